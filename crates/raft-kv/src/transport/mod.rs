@@ -1,0 +1,1 @@
+//! The TCP transport between Raft peers.
