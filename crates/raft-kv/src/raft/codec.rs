@@ -1,0 +1,707 @@
+//! Compact binary encoding of [`Entry`], [`HardState`], [`SnapshotMeta`], [`ConfChange`]
+//! and [`Message`], used by the write-ahead log and the peer transport.
+//!
+//! Integers are LEB128 varints, byte strings are a varint length followed by the bytes,
+//! enums are a one-byte tag. There is no framing here: the WAL and the transport add their
+//! own length and checksum. `decode` consumes the whole buffer and rejects trailing bytes,
+//! so a record is either understood exactly or refused; bad input is an error, never a panic.
+//!
+//! Tags are part of the on-disk and on-wire format: never renumber them, only add new ones.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::message::{Message, MessageBody};
+use super::types::{
+    ConfChange, ConfChangeKind, ConfState, Entry, EntryKind, HardState, NodeId, SnapshotMeta,
+};
+
+/// Why a buffer could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The buffer ended inside a field.
+    #[error("truncated input: needed {needed} more bytes at offset {offset}")]
+    Truncated {
+        /// Offset where the field started.
+        offset: usize,
+        /// Bytes missing.
+        needed: usize,
+    },
+    /// A varint was longer than ten bytes or overflowed 64 bits.
+    #[error("malformed varint at offset {offset}")]
+    BadVarint {
+        /// Offset of the varint.
+        offset: usize,
+    },
+    /// An enum tag had no meaning.
+    #[error("unknown {what} tag {tag} at offset {offset}")]
+    UnknownTag {
+        /// Which enum.
+        what: &'static str,
+        /// The tag read.
+        tag: u8,
+        /// Where.
+        offset: usize,
+    },
+    /// A length or count was larger than the input could possibly hold.
+    #[error("{what} length {len} at offset {offset} exceeds the input")]
+    BadLength {
+        /// What was being sized.
+        what: &'static str,
+        /// The length read.
+        len: u64,
+        /// Where.
+        offset: usize,
+    },
+    /// Bytes were left over after a complete value.
+    #[error("{count} trailing bytes after a complete value")]
+    TrailingBytes {
+        /// How many.
+        count: usize,
+    },
+}
+
+/// A value with a binary form.
+pub trait Codec: Sized {
+    /// Appends the encoding of `self` to `buf`.
+    fn encode(&self, buf: &mut BytesMut);
+    /// Decodes a value that occupies all of `buf`.
+    fn decode(buf: &[u8]) -> Result<Self, DecodeError>;
+    /// The encoding as a fresh buffer.
+    fn to_bytes(&self) -> Bytes {
+        let mut buf = BytesMut::new();
+        self.encode(&mut buf);
+        buf.freeze()
+    }
+}
+
+fn put_varint(buf: &mut BytesMut, mut v: u64) {
+    while v >= 0x80 {
+        buf.put_u8((v as u8) | 0x80);
+        v >>= 7;
+    }
+    buf.put_u8(v as u8);
+}
+
+fn put_bytes(buf: &mut BytesMut, b: &[u8]) {
+    put_varint(buf, b.len() as u64);
+    buf.put_slice(b);
+}
+
+fn put_bool(buf: &mut BytesMut, b: bool) {
+    buf.put_u8(u8::from(b));
+}
+
+fn put_ids(buf: &mut BytesMut, ids: &[NodeId]) {
+    put_varint(buf, ids.len() as u64);
+    for &id in ids {
+        put_varint(buf, id);
+    }
+}
+
+/// A cursor over the input that never reads past its end.
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(buf: &'a [u8]) -> Self {
+        Reader { buf, pos: 0 }
+    }
+
+    fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    fn finish(&self) -> Result<(), DecodeError> {
+        match self.remaining() {
+            0 => Ok(()),
+            count => Err(DecodeError::TrailingBytes { count }),
+        }
+    }
+
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        let b = *self.buf.get(self.pos).ok_or(DecodeError::Truncated {
+            offset: self.pos,
+            needed: 1,
+        })?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    fn varint(&mut self) -> Result<u64, DecodeError> {
+        let start = self.pos;
+        let mut value: u64 = 0;
+        for shift in (0..70).step_by(7) {
+            let b = self.u8().map_err(|_| DecodeError::Truncated {
+                offset: start,
+                needed: 1,
+            })?;
+            let low = u64::from(b & 0x7f);
+            if shift == 63 && low > 1 {
+                return Err(DecodeError::BadVarint { offset: start });
+            }
+            value |= low << shift;
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(DecodeError::BadVarint { offset: start })
+    }
+
+    fn bool(&mut self) -> Result<bool, DecodeError> {
+        let offset = self.pos;
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            tag => Err(DecodeError::UnknownTag {
+                what: "bool",
+                tag,
+                offset,
+            }),
+        }
+    }
+
+    /// Reads a length and checks it against the bytes left, assuming each item needs at
+    /// least `min_item` bytes, so a forged count cannot make us allocate without bound.
+    fn length(&mut self, what: &'static str, min_item: usize) -> Result<usize, DecodeError> {
+        let offset = self.pos;
+        let len = self.varint()?;
+        let max = (self.remaining() / min_item.max(1)) as u64;
+        if len > max {
+            return Err(DecodeError::BadLength { what, len, offset });
+        }
+        Ok(len as usize)
+    }
+
+    fn bytes(&mut self) -> Result<Bytes, DecodeError> {
+        let len = self.length("bytes", 1)?;
+        let out = Bytes::copy_from_slice(&self.buf[self.pos..self.pos + len]);
+        self.pos += len;
+        Ok(out)
+    }
+
+    fn ids(&mut self) -> Result<Vec<NodeId>, DecodeError> {
+        let n = self.length("id list", 1)?;
+        (0..n).map(|_| self.varint()).collect()
+    }
+
+    fn tag<T>(
+        &mut self,
+        what: &'static str,
+        from: impl Fn(u8) -> Option<T>,
+    ) -> Result<T, DecodeError> {
+        let offset = self.pos;
+        let tag = self.u8()?;
+        from(tag).ok_or(DecodeError::UnknownTag { what, tag, offset })
+    }
+}
+
+fn encode_entry(e: &Entry, buf: &mut BytesMut) {
+    put_varint(buf, e.term);
+    put_varint(buf, e.index);
+    buf.put_u8(e.kind.to_wire());
+    put_bytes(buf, &e.data);
+}
+
+fn read_entry(r: &mut Reader<'_>) -> Result<Entry, DecodeError> {
+    let term = r.varint()?;
+    let index = r.varint()?;
+    let kind = r.tag("entry kind", EntryKind::from_wire)?;
+    let data = r.bytes()?;
+    Ok(Entry {
+        term,
+        index,
+        kind,
+        data,
+    })
+}
+
+fn encode_meta(m: &SnapshotMeta, buf: &mut BytesMut) {
+    put_varint(buf, m.index);
+    put_varint(buf, m.term);
+    put_ids(buf, &m.conf_state.voters);
+    put_ids(buf, &m.conf_state.learners);
+}
+
+fn read_meta(r: &mut Reader<'_>) -> Result<SnapshotMeta, DecodeError> {
+    let index = r.varint()?;
+    let term = r.varint()?;
+    let voters = r.ids()?;
+    let learners = r.ids()?;
+    Ok(SnapshotMeta {
+        index,
+        term,
+        conf_state: ConfState { voters, learners },
+    })
+}
+
+impl Codec for Entry {
+    fn encode(&self, buf: &mut BytesMut) {
+        encode_entry(self, buf);
+    }
+
+    fn decode(buf: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(buf);
+        let e = read_entry(&mut r)?;
+        r.finish()?;
+        Ok(e)
+    }
+}
+
+impl Codec for HardState {
+    fn encode(&self, buf: &mut BytesMut) {
+        put_varint(buf, self.term);
+        // 0 is never a node id, so it stands for "no vote".
+        put_varint(buf, self.vote.unwrap_or(0));
+        put_varint(buf, self.commit);
+    }
+
+    fn decode(buf: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(buf);
+        let term = r.varint()?;
+        let vote = r.varint()?;
+        let commit = r.varint()?;
+        r.finish()?;
+        Ok(HardState {
+            term,
+            vote: (vote != 0).then_some(vote),
+            commit,
+        })
+    }
+}
+
+impl Codec for SnapshotMeta {
+    fn encode(&self, buf: &mut BytesMut) {
+        encode_meta(self, buf);
+    }
+
+    fn decode(buf: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(buf);
+        let m = read_meta(&mut r)?;
+        r.finish()?;
+        Ok(m)
+    }
+}
+
+impl Codec for ConfChange {
+    fn encode(&self, buf: &mut BytesMut) {
+        buf.put_u8(self.kind.to_wire());
+        put_varint(buf, self.node_id);
+        put_bytes(buf, &self.context);
+    }
+
+    fn decode(buf: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(buf);
+        let kind = r.tag("conf change kind", ConfChangeKind::from_wire)?;
+        let node_id = r.varint()?;
+        let context = r.bytes()?;
+        r.finish()?;
+        Ok(ConfChange {
+            kind,
+            node_id,
+            context,
+        })
+    }
+}
+
+// Message body tags (wire format, never renumber).
+const PRE_VOTE: u8 = 1;
+const PRE_VOTE_RESPONSE: u8 = 2;
+const VOTE: u8 = 3;
+const VOTE_RESPONSE: u8 = 4;
+const APPEND: u8 = 5;
+const APPEND_RESPONSE: u8 = 6;
+const HEARTBEAT: u8 = 7;
+const HEARTBEAT_RESPONSE: u8 = 8;
+const INSTALL_SNAPSHOT: u8 = 9;
+const INSTALL_SNAPSHOT_RESPONSE: u8 = 10;
+const TIMEOUT_NOW: u8 = 11;
+const READ_INDEX: u8 = 12;
+const READ_INDEX_RESPONSE: u8 = 13;
+
+impl Codec for Message {
+    fn encode(&self, buf: &mut BytesMut) {
+        put_varint(buf, self.from);
+        put_varint(buf, self.to);
+        put_varint(buf, self.term);
+        match &self.body {
+            MessageBody::PreVote {
+                last_index,
+                last_term,
+            } => {
+                buf.put_u8(PRE_VOTE);
+                put_varint(buf, *last_index);
+                put_varint(buf, *last_term);
+            }
+            MessageBody::PreVoteResponse { reject } => {
+                buf.put_u8(PRE_VOTE_RESPONSE);
+                put_bool(buf, *reject);
+            }
+            MessageBody::Vote {
+                last_index,
+                last_term,
+                transfer,
+            } => {
+                buf.put_u8(VOTE);
+                put_varint(buf, *last_index);
+                put_varint(buf, *last_term);
+                put_bool(buf, *transfer);
+            }
+            MessageBody::VoteResponse { reject } => {
+                buf.put_u8(VOTE_RESPONSE);
+                put_bool(buf, *reject);
+            }
+            MessageBody::Append {
+                prev_index,
+                prev_term,
+                entries,
+                commit,
+            } => {
+                buf.put_u8(APPEND);
+                put_varint(buf, *prev_index);
+                put_varint(buf, *prev_term);
+                put_varint(buf, *commit);
+                put_varint(buf, entries.len() as u64);
+                for e in entries {
+                    encode_entry(e, buf);
+                }
+            }
+            MessageBody::AppendResponse {
+                reject,
+                index,
+                reject_hint,
+            } => {
+                buf.put_u8(APPEND_RESPONSE);
+                put_bool(buf, *reject);
+                put_varint(buf, *index);
+                put_varint(buf, *reject_hint);
+            }
+            MessageBody::Heartbeat { commit, read_seq } => {
+                buf.put_u8(HEARTBEAT);
+                put_varint(buf, *commit);
+                put_varint(buf, *read_seq);
+            }
+            MessageBody::HeartbeatResponse { read_seq } => {
+                buf.put_u8(HEARTBEAT_RESPONSE);
+                put_varint(buf, *read_seq);
+            }
+            MessageBody::InstallSnapshot {
+                meta,
+                offset,
+                data,
+                done,
+            } => {
+                buf.put_u8(INSTALL_SNAPSHOT);
+                encode_meta(meta, buf);
+                put_varint(buf, *offset);
+                put_bytes(buf, data);
+                put_bool(buf, *done);
+            }
+            MessageBody::InstallSnapshotResponse {
+                index,
+                next_offset,
+                reject,
+                done,
+            } => {
+                buf.put_u8(INSTALL_SNAPSHOT_RESPONSE);
+                put_varint(buf, *index);
+                put_varint(buf, *next_offset);
+                put_bool(buf, *reject);
+                put_bool(buf, *done);
+            }
+            MessageBody::TimeoutNow => buf.put_u8(TIMEOUT_NOW),
+            MessageBody::ReadIndex { context } => {
+                buf.put_u8(READ_INDEX);
+                put_bytes(buf, context);
+            }
+            MessageBody::ReadIndexResponse { context, index } => {
+                buf.put_u8(READ_INDEX_RESPONSE);
+                put_bytes(buf, context);
+                put_varint(buf, *index);
+            }
+        }
+    }
+
+    fn decode(buf: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(buf);
+        let from = r.varint()?;
+        let to = r.varint()?;
+        let term = r.varint()?;
+        let offset = r.pos;
+        let body = match r.u8()? {
+            PRE_VOTE => MessageBody::PreVote {
+                last_index: r.varint()?,
+                last_term: r.varint()?,
+            },
+            PRE_VOTE_RESPONSE => MessageBody::PreVoteResponse { reject: r.bool()? },
+            VOTE => MessageBody::Vote {
+                last_index: r.varint()?,
+                last_term: r.varint()?,
+                transfer: r.bool()?,
+            },
+            VOTE_RESPONSE => MessageBody::VoteResponse { reject: r.bool()? },
+            APPEND => {
+                let prev_index = r.varint()?;
+                let prev_term = r.varint()?;
+                let commit = r.varint()?;
+                // An encoded entry takes at least four bytes.
+                let n = r.length("entry list", 4)?;
+                let mut entries = Vec::with_capacity(n);
+                for _ in 0..n {
+                    entries.push(read_entry(&mut r)?);
+                }
+                MessageBody::Append {
+                    prev_index,
+                    prev_term,
+                    entries,
+                    commit,
+                }
+            }
+            APPEND_RESPONSE => MessageBody::AppendResponse {
+                reject: r.bool()?,
+                index: r.varint()?,
+                reject_hint: r.varint()?,
+            },
+            HEARTBEAT => MessageBody::Heartbeat {
+                commit: r.varint()?,
+                read_seq: r.varint()?,
+            },
+            HEARTBEAT_RESPONSE => MessageBody::HeartbeatResponse {
+                read_seq: r.varint()?,
+            },
+            INSTALL_SNAPSHOT => MessageBody::InstallSnapshot {
+                meta: read_meta(&mut r)?,
+                offset: r.varint()?,
+                data: r.bytes()?,
+                done: r.bool()?,
+            },
+            INSTALL_SNAPSHOT_RESPONSE => MessageBody::InstallSnapshotResponse {
+                index: r.varint()?,
+                next_offset: r.varint()?,
+                reject: r.bool()?,
+                done: r.bool()?,
+            },
+            TIMEOUT_NOW => MessageBody::TimeoutNow,
+            READ_INDEX => MessageBody::ReadIndex {
+                context: r.bytes()?,
+            },
+            READ_INDEX_RESPONSE => MessageBody::ReadIndexResponse {
+                context: r.bytes()?,
+                index: r.varint()?,
+            },
+            tag => {
+                return Err(DecodeError::UnknownTag {
+                    what: "message",
+                    tag,
+                    offset,
+                });
+            }
+        };
+        r.finish()?;
+        Ok(Message {
+            from,
+            to,
+            term,
+            body,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn arb_bytes() -> impl Strategy<Value = Bytes> {
+        proptest::collection::vec(any::<u8>(), 0..64).prop_map(Bytes::from)
+    }
+
+    fn arb_entry() -> impl Strategy<Value = Entry> {
+        (any::<u64>(), any::<u64>(), any::<bool>(), arb_bytes()).prop_map(
+            |(term, index, conf, data)| Entry {
+                term,
+                index,
+                kind: if conf {
+                    EntryKind::ConfChange
+                } else {
+                    EntryKind::Normal
+                },
+                data,
+            },
+        )
+    }
+
+    fn arb_ids() -> impl Strategy<Value = Vec<u64>> {
+        proptest::collection::vec(any::<u64>(), 0..6)
+    }
+
+    fn arb_meta() -> impl Strategy<Value = SnapshotMeta> {
+        (any::<u64>(), any::<u64>(), arb_ids(), arb_ids()).prop_map(
+            |(index, term, voters, learners)| SnapshotMeta {
+                index,
+                term,
+                conf_state: ConfState { voters, learners },
+            },
+        )
+    }
+
+    fn arb_body() -> impl Strategy<Value = MessageBody> {
+        prop_oneof![
+            (any::<u64>(), any::<u64>()).prop_map(|(last_index, last_term)| {
+                MessageBody::PreVote {
+                    last_index,
+                    last_term,
+                }
+            }),
+            any::<bool>().prop_map(|reject| MessageBody::PreVoteResponse { reject }),
+            (any::<u64>(), any::<u64>(), any::<bool>()).prop_map(
+                |(last_index, last_term, transfer)| MessageBody::Vote {
+                    last_index,
+                    last_term,
+                    transfer,
+                }
+            ),
+            any::<bool>().prop_map(|reject| MessageBody::VoteResponse { reject }),
+            (
+                any::<u64>(),
+                any::<u64>(),
+                proptest::collection::vec(arb_entry(), 0..5),
+                any::<u64>()
+            )
+                .prop_map(|(prev_index, prev_term, entries, commit)| {
+                    MessageBody::Append {
+                        prev_index,
+                        prev_term,
+                        entries,
+                        commit,
+                    }
+                }),
+            (any::<bool>(), any::<u64>(), any::<u64>()).prop_map(|(reject, index, reject_hint)| {
+                MessageBody::AppendResponse {
+                    reject,
+                    index,
+                    reject_hint,
+                }
+            }),
+            (any::<u64>(), any::<u64>())
+                .prop_map(|(commit, read_seq)| MessageBody::Heartbeat { commit, read_seq }),
+            any::<u64>().prop_map(|read_seq| MessageBody::HeartbeatResponse { read_seq }),
+            (arb_meta(), any::<u64>(), arb_bytes(), any::<bool>()).prop_map(
+                |(meta, offset, data, done)| MessageBody::InstallSnapshot {
+                    meta,
+                    offset,
+                    data,
+                    done,
+                }
+            ),
+            (any::<u64>(), any::<u64>(), any::<bool>(), any::<bool>()).prop_map(
+                |(index, next_offset, reject, done)| MessageBody::InstallSnapshotResponse {
+                    index,
+                    next_offset,
+                    reject,
+                    done,
+                }
+            ),
+            Just(MessageBody::TimeoutNow),
+            arb_bytes().prop_map(|context| MessageBody::ReadIndex { context }),
+            (arb_bytes(), any::<u64>())
+                .prop_map(|(context, index)| MessageBody::ReadIndexResponse { context, index }),
+        ]
+    }
+
+    fn arb_message() -> impl Strategy<Value = Message> {
+        (any::<u64>(), any::<u64>(), any::<u64>(), arb_body()).prop_map(|(from, to, term, body)| {
+            Message {
+                from,
+                to,
+                term,
+                body,
+            }
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn entry_round_trips(e in arb_entry()) {
+            prop_assert_eq!(Entry::decode(&e.to_bytes()), Ok(e));
+        }
+
+        #[test]
+        fn hard_state_round_trips(term in any::<u64>(), vote in any::<u64>(), commit in any::<u64>()) {
+            let hs = HardState { term, vote: (vote != 0).then_some(vote), commit };
+            prop_assert_eq!(HardState::decode(&hs.to_bytes()), Ok(hs));
+        }
+
+        #[test]
+        fn snapshot_meta_round_trips(m in arb_meta()) {
+            prop_assert_eq!(SnapshotMeta::decode(&m.to_bytes()), Ok(m));
+        }
+
+        #[test]
+        fn conf_change_round_trips(kind in 0u8..3, node_id in any::<u64>(), context in arb_bytes()) {
+            let cc = ConfChange { kind: ConfChangeKind::from_wire(kind).unwrap(), node_id, context };
+            prop_assert_eq!(ConfChange::decode(&cc.to_bytes()), Ok(cc));
+        }
+
+        #[test]
+        fn message_round_trips(m in arb_message()) {
+            prop_assert_eq!(Message::decode(&m.to_bytes()), Ok(m));
+        }
+
+        #[test]
+        fn every_strict_prefix_of_a_message_is_an_error(m in arb_message()) {
+            let bytes = m.to_bytes();
+            for cut in 0..bytes.len() {
+                prop_assert!(Message::decode(&bytes[..cut]).is_err());
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = Message::decode(&data);
+            let _ = Entry::decode(&data);
+            let _ = HardState::decode(&data);
+            let _ = SnapshotMeta::decode(&data);
+            let _ = ConfChange::decode(&data);
+        }
+    }
+
+    #[test]
+    fn trailing_bytes_are_rejected() {
+        let mut buf = BytesMut::new();
+        HardState::default().encode(&mut buf);
+        buf.put_u8(0);
+        assert_eq!(
+            HardState::decode(&buf),
+            Err(DecodeError::TrailingBytes { count: 1 })
+        );
+    }
+
+    #[test]
+    fn overlong_varint_is_rejected() {
+        let bad = [0xffu8; 11];
+        assert!(matches!(
+            HardState::decode(&bad),
+            Err(DecodeError::BadVarint { .. })
+        ));
+    }
+
+    #[test]
+    fn forged_entry_count_does_not_allocate() {
+        let mut buf = BytesMut::new();
+        put_varint(&mut buf, 1);
+        put_varint(&mut buf, 2);
+        put_varint(&mut buf, 3);
+        buf.put_u8(APPEND);
+        put_varint(&mut buf, 0);
+        put_varint(&mut buf, 0);
+        put_varint(&mut buf, 0);
+        put_varint(&mut buf, u64::MAX);
+        assert!(matches!(
+            Message::decode(&buf),
+            Err(DecodeError::BadLength { .. })
+        ));
+    }
+}
