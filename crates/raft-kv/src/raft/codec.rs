@@ -372,11 +372,13 @@ impl Codec for Message {
                 reject,
                 index,
                 reject_hint,
+                reject_hint_term,
             } => {
                 buf.put_u8(APPEND_RESPONSE);
                 put_bool(buf, *reject);
                 put_varint(buf, *index);
                 put_varint(buf, *reject_hint);
+                put_varint(buf, *reject_hint_term);
             }
             MessageBody::Heartbeat { commit, read_seq } => {
                 buf.put_u8(HEARTBEAT);
@@ -463,6 +465,7 @@ impl Codec for Message {
                 reject: r.bool()?,
                 index: r.varint()?,
                 reject_hint: r.varint()?,
+                reject_hint_term: r.varint()?,
             },
             HEARTBEAT => MessageBody::Heartbeat {
                 commit: r.varint()?,
@@ -578,13 +581,14 @@ mod tests {
                         commit,
                     }
                 }),
-            (any::<bool>(), any::<u64>(), any::<u64>()).prop_map(|(reject, index, reject_hint)| {
-                MessageBody::AppendResponse {
+            (any::<bool>(), any::<u64>(), any::<u64>(), any::<u64>()).prop_map(
+                |(reject, index, reject_hint, reject_hint_term)| MessageBody::AppendResponse {
                     reject,
                     index,
                     reject_hint,
+                    reject_hint_term,
                 }
-            }),
+            ),
             (any::<u64>(), any::<u64>())
                 .prop_map(|(commit, read_seq)| MessageBody::Heartbeat { commit, read_seq }),
             any::<u64>().prop_map(|read_seq| MessageBody::HeartbeatResponse { read_seq }),

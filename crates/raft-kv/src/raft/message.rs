@@ -66,8 +66,12 @@ pub enum MessageBody {
         reject: bool,
         /// On success the follower's new match index; on reject the rejected `prev_index`.
         index: Index,
-        /// On reject, the follower's last index: a hint where to probe next.
+        /// On reject, the highest index at or below `index` whose term is at most the
+        /// rejected `prev_term`: where the leader should probe next.
         reject_hint: Index,
+        /// On reject, the follower's term at `reject_hint`, so the leader can skip a whole
+        /// divergent term in one round trip.
+        reject_hint_term: Term,
     },
     /// Leader liveness and commit propagation; `read_seq` confirms leadership for reads.
     Heartbeat {
