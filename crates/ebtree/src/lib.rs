@@ -1,0 +1,73 @@
+//! Elastic binary trees: HAProxy's ebtree, in safe Rust.
+//!
+//! An elastic binary tree is a radix tree on the bits of its keys that never rebalances.
+//! Each entry carries both a leaf and one internal node, so a tree of `n` entries needs
+//! no other memory than its `n` slots. Insertion and lookup cost at most one step per
+//! key bit (about log2(n) for spread keys), removal of a known entry is O(1), `next` and
+//! `prev` take two steps on average, and entries with equal keys are kept in insertion
+//! order. HAProxy builds its timers, least-connection and consistent-hash schedulers,
+//! stick tables and ACL pattern tables on it; so does hakit.
+//!
+//! The trees here keep their entries in an arena they own and hand out [`Handle`]s:
+//! small `Copy` names carrying a generation, so a handle used after its entry was
+//! removed is detected (the call returns `None`) and never reaches another entry.
+//! After [`reserve`](EbTree::reserve), inserting and removing allocate nothing.
+//!
+//! | type | keys | extra operations |
+//! |---|---|---|
+//! | [`EbTree`] | `u32`, `u64`, `u128`, `i32`, `i64`, `i128`, `[u8; N]`, IP addresses | lookup_le/ge/lt/gt, range, rekey |
+//! | [`PrefixTree`] | the same, with a prefix length | longest-prefix match (CIDR tables) |
+//! | [`BytesTree`] | variable-length byte strings (`String`, `Vec<u8>`, `&str`, …) | lookup_le/ge, range |
+//! | [`TimerQueue`] | `u32` millisecond ticks that wrap around | expired timers, as HAProxy's wait queue |
+//!
+//! # Example
+//!
+//! ```
+//! use ebtree::EbTree;
+//!
+//! let mut t = EbTree::new();
+//! let a = t.insert(20u32, "a");
+//! let b = t.insert(10, "b");
+//! let c = t.insert(20, "c"); // duplicates stay in insertion order
+//!
+//! assert_eq!(t.first(), Some(b));
+//! assert_eq!(t.lookup(20), Some(a));
+//! assert_eq!(t.next(a), Some(c));
+//! assert_eq!(t.lookup_ge(11), Some(a));
+//! assert_eq!(t.lookup_le(19), Some(b));
+//!
+//! assert_eq!(t.remove(a), Some((20, "a")));
+//! assert_eq!(t.get(a), None); // the handle is stale now
+//! let keys: Vec<_> = t.iter().map(|(_, k, v)| (k, *v)).collect();
+//! assert_eq!(keys, [(10, "b"), (20, "c")]);
+//! ```
+//!
+//! # How it works
+//!
+//! A branching node at bit position `q` splits a subtree whose keys all agree on the
+//! bits before `q`: keys with a 0 at `q` are on its left. A descent compares the probed
+//! key with the key of each node's owner, and stops as soon as they disagree above the
+//! node's position, which is where an insertion puts its new node. Removal hands the
+//! removed entry's node part over to the entry that lost its parent, which is why it
+//! needs no search. Prefixes and variable-length strings are mapped to prefix-free bit
+//! strings, so that one engine serves every key kind.
+
+mod bytes;
+mod core;
+mod error;
+mod handle;
+mod key;
+mod prefix;
+mod timer;
+mod tree;
+
+#[cfg(test)]
+mod tests;
+
+pub use bytes::{BytesIter, BytesTree};
+pub use error::Error;
+pub use handle::Handle;
+pub use key::Key;
+pub use prefix::{PrefixIter, PrefixTree};
+pub use timer::{TimerQueue, tick_is_expired, tick_is_lt};
+pub use tree::{EbTree, Iter};

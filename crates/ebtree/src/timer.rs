@@ -1,0 +1,157 @@
+//! `TimerQueue`: timers on wrapping `u32` millisecond ticks, as HAProxy's wait queue.
+//!
+//! Ticks wrap around every 49.7 days, so "earlier" is decided by the sign of the
+//! wrapping difference, which is exact as long as every pending timer is less than
+//! 2^31 ms (24.8 days) away from `now`. The timers live in an [`EbTree`] keyed by the
+//! raw tick, whose order differs from the wrapping order only by a rotation: the next
+//! timer to expire is the first one at or after `now - 2^31`, or, if there is none,
+//! the first of the tree (the keys wrapped). This is HAProxy's `wake_expired_tasks`
+//! with its `TIMER_LOOK_BACK` of 2^31.
+
+use crate::{EbTree, Handle};
+
+/// How far back in time the search for expired timers starts.
+const LOOK_BACK: u32 = 1 << 31;
+
+/// Whether tick `a` comes before tick `b`, in wrapping order.
+#[inline]
+pub fn tick_is_lt(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) < 0
+}
+
+/// Whether a timer set for `expire` has expired at `now` (`expire <= now`, wrapping).
+#[inline]
+pub fn tick_is_expired(expire: u32, now: u32) -> bool {
+    !tick_is_lt(now, expire)
+}
+
+/// A queue of timers, each a value with an expiry tick.
+///
+/// ```
+/// use ebtree::TimerQueue;
+///
+/// let mut q = TimerQueue::new();
+/// let now = u32::MAX - 5; // about to wrap
+/// let late = q.schedule(now.wrapping_add(10), "late"); // expires at tick 4
+/// q.schedule(now + 3, "soon");
+///
+/// assert_eq!(q.pop_expired(now), None);
+/// assert_eq!(q.pop_expired(now.wrapping_add(10)).map(|(_, v)| v), Some("soon"));
+/// assert_eq!(q.next_expiry(now), Some(4));
+/// assert!(q.reschedule(late, 100)); // same handle, new expiry
+/// assert_eq!(q.pop_expired(50), None);
+/// assert_eq!(q.pop_expired(100), Some((100, "late")));
+/// ```
+#[derive(Debug)]
+pub struct TimerQueue<V> {
+    tree: EbTree<u32, V>,
+}
+
+impl<V> Default for TimerQueue<V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<V> TimerQueue<V> {
+    /// An empty queue.
+    pub fn new() -> Self {
+        Self::with_capacity(0)
+    }
+
+    /// An empty queue with room for `n` timers.
+    pub fn with_capacity(n: usize) -> Self {
+        TimerQueue {
+            tree: EbTree::with_capacity(n),
+        }
+    }
+
+    /// Makes room for `n` more timers: scheduling them will not allocate.
+    pub fn reserve(&mut self, n: usize) {
+        self.tree.reserve(n);
+    }
+
+    /// Bytes of heap the queue holds.
+    pub fn heap_bytes(&self) -> usize {
+        self.tree.heap_bytes()
+    }
+
+    /// Number of pending timers.
+    pub fn len(&self) -> usize {
+        self.tree.len()
+    }
+
+    /// Whether no timer is pending.
+    pub fn is_empty(&self) -> bool {
+        self.tree.is_empty()
+    }
+
+    /// Cancels every timer, invalidating every handle.
+    pub fn clear(&mut self) {
+        self.tree.clear();
+    }
+
+    /// Adds a timer expiring at tick `expire`; timers with the same tick expire in the
+    /// order they were scheduled.
+    pub fn schedule(&mut self, expire: u32, value: V) -> Handle {
+        self.tree.insert(expire, value)
+    }
+
+    /// Moves a pending timer to a new expiry, keeping its handle. `false` if stale.
+    pub fn reschedule(&mut self, h: Handle, expire: u32) -> bool {
+        self.tree.rekey(h, expire)
+    }
+
+    /// Cancels a pending timer, returning its expiry and value; `None` if stale.
+    pub fn cancel(&mut self, h: Handle) -> Option<(u32, V)> {
+        self.tree.remove(h)
+    }
+
+    /// The value of a pending timer.
+    pub fn get(&self, h: Handle) -> Option<&V> {
+        self.tree.get(h)
+    }
+
+    /// The value of a pending timer, mutably.
+    pub fn get_mut(&mut self, h: Handle) -> Option<&mut V> {
+        self.tree.get_mut(h)
+    }
+
+    /// The expiry tick of a pending timer.
+    pub fn expiry(&self, h: Handle) -> Option<u32> {
+        self.tree.key(h)
+    }
+
+    /// The timer that expires first, seen from `now` (expired or not).
+    pub fn peek(&self, now: u32) -> Option<Handle> {
+        self.tree
+            .lookup_ge(now.wrapping_sub(LOOK_BACK))
+            .or_else(|| self.tree.first())
+    }
+
+    /// The tick at which the first timer expires, seen from `now`: how long the event
+    /// loop may sleep.
+    pub fn next_expiry(&self, now: u32) -> Option<u32> {
+        self.peek(now).and_then(|h| self.tree.key(h))
+    }
+
+    /// The first timer that has expired at `now`, left in the queue (to reschedule it).
+    pub fn first_expired(&self, now: u32) -> Option<Handle> {
+        let h = self.peek(now)?;
+        let expire = self.tree.key(h)?;
+        tick_is_expired(expire, now).then_some(h)
+    }
+
+    /// Removes and returns the first timer that has expired at `now`, as
+    /// `(expiry, value)`. Call it until `None` to run every due timer in order.
+    pub fn pop_expired(&mut self, now: u32) -> Option<(u32, V)> {
+        let h = self.first_expired(now)?;
+        self.tree.remove(h)
+    }
+
+    /// The timers in wrapping order seen from `now`, as `(handle, expiry, value)`.
+    pub fn iter(&self, now: u32) -> impl Iterator<Item = (Handle, u32, &V)> + '_ {
+        let split = now.wrapping_sub(LOOK_BACK);
+        self.tree.range(split..).chain(self.tree.range(..split))
+    }
+}
