@@ -60,6 +60,14 @@ pub enum StorageError {
         /// What rule was broken.
         reason: String,
     },
+    /// Entries handed to the store do not continue its log.
+    #[error("entry {index} does not follow the log, which ends at {last}")]
+    LogGap {
+        /// Index of the offending entry.
+        index: u64,
+        /// The index it should have followed.
+        last: u64,
+    },
     /// A value read from disk decoded to something the codec rejects.
     #[error("cannot decode {what} from {path}: {reason}")]
     Decode {

@@ -297,6 +297,15 @@ impl Wal {
         Ok(())
     }
 
+    /// Where the next record will land, as `(segment, offset)`; positions of
+    /// records compare in log order. Only exact after [`Wal::sync`].
+    pub fn position(&self) -> (u64, u64) {
+        (
+            self.active_segment(),
+            self.offset + self.pending.len() as u64,
+        )
+    }
+
     /// Sequence number of the segment appends go to.
     pub fn active_segment(&self) -> u64 {
         self.segments.back().copied().unwrap_or(0)
