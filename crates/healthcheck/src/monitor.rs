@@ -1,0 +1,394 @@
+//! The driver: one monitor runs many targets, each in its own small task.
+//!
+//! Each target task loops: wait for the machine's next delay (with spread-checks
+//! jitter, or less if observed traffic errors asked for a quick recheck) → take a
+//! permit from the cap on concurrent checks → run the probe → feed the result to the
+//! [`HealthMachine`] → publish a [`StateChange`] if the state flipped. Everything a
+//! stats page needs is kept per target and read with [`Monitor::snapshot`].
+//!
+//! Randomness (jitter) comes from a seeded generator per target, so a run with the
+//! same seed spreads checks the same way.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::error::Error;
+use crate::machine::{CheckTiming, HealthMachine, HealthState, Phase, Transition, TransitionCause};
+use crate::observe::{ErrorObserver, ObserveLayer, OnError, RequestOutcome};
+use crate::probe::{Check, Timeouts};
+use crate::status::{CheckResult, CheckStatus, WeightHint};
+
+/// Monitor-wide settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonitorConfig {
+    /// Most checks in flight at once across all targets (at least 1).
+    pub max_concurrent_checks: usize,
+    /// HAProxy `spread-checks`: each interval is randomly lengthened or shortened by up
+    /// to this percent (0 to 50), so checks of many targets do not bunch up.
+    pub spread_checks_percent: u8,
+    /// Seed for the jitter.
+    pub seed: u64,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        Self {
+            max_concurrent_checks: 1024,
+            spread_checks_percent: 5,
+            seed: 0x0068_616b_6974,
+        }
+    }
+}
+
+/// Identifies a target within one monitor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TargetId(pub u64);
+
+/// A target to monitor.
+#[derive(Debug, Clone)]
+pub struct TargetSpec {
+    /// Where to send the probe.
+    pub addr: SocketAddr,
+    /// What to send.
+    pub check: Check,
+    /// Intervals and thresholds.
+    pub timing: CheckTiming,
+    /// Probe timeouts.
+    pub timeouts: Timeouts,
+    /// State before the first check (HAProxy starts servers up).
+    pub initial: HealthState,
+    /// Traffic-based health: layer, `error-limit`, `on-error`.
+    pub observe: Option<(ObserveLayer, u32, OnError)>,
+}
+
+impl TargetSpec {
+    /// A target with default timing and timeouts, starting up, not observing traffic.
+    pub fn new(addr: SocketAddr, check: Check) -> Self {
+        Self {
+            addr,
+            check,
+            timing: CheckTiming::default(),
+            timeouts: Timeouts::default(),
+            initial: HealthState::Up,
+            observe: None,
+        }
+    }
+}
+
+/// A state change, as published on the monitor's channel.
+#[derive(Debug, Clone)]
+pub struct StateChange {
+    /// Which target.
+    pub target: TargetId,
+    /// Its address.
+    pub addr: SocketAddr,
+    /// The state before.
+    pub from: HealthState,
+    /// The state now.
+    pub to: HealthState,
+    /// Why.
+    pub cause: TransitionCause,
+    /// The check result that caused it (for observed errors: the last check's result,
+    /// or a placeholder if none ran yet).
+    pub result: CheckResult,
+    /// When.
+    pub at: std::time::Instant,
+}
+
+/// Per-target figures for a stats page.
+#[derive(Debug, Clone)]
+pub struct TargetSnapshot {
+    /// Which target.
+    pub target: TargetId,
+    /// Its address.
+    pub addr: SocketAddr,
+    /// Up or down.
+    pub state: HealthState,
+    /// Up, going down, down or going up.
+    pub phase: Phase,
+    /// The last check's status, if a check ran.
+    pub last_status: Option<CheckStatus>,
+    /// The last check's description.
+    pub last_description: Option<String>,
+    /// The last check's duration.
+    pub last_duration: Option<Duration>,
+    /// The last weight a probe asked for.
+    pub weight: Option<WeightHint>,
+    /// Checks run.
+    pub checks: u64,
+    /// Checks failed.
+    pub failures: u64,
+    /// When the state last changed.
+    pub last_change: std::time::Instant,
+    /// Time spent down so far.
+    pub total_downtime: Duration,
+}
+
+struct TargetState {
+    machine: HealthMachine,
+    observer: Option<ErrorObserver>,
+    last: Option<CheckResult>,
+    weight: Option<WeightHint>,
+}
+
+struct TargetEntry {
+    addr: SocketAddr,
+    state: Arc<Mutex<TargetState>>,
+    wake: Arc<Notify>,
+    task: JoinHandle<()>,
+}
+
+/// Runs checks for many targets and reports their state.
+pub struct Monitor {
+    config: MonitorConfig,
+    permits: Arc<Semaphore>,
+    changes: mpsc::UnboundedSender<StateChange>,
+    targets: Mutex<HashMap<TargetId, TargetEntry>>,
+    next_id: AtomicU64,
+}
+
+impl std::fmt::Debug for Monitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Monitor")
+            .field("config", &self.config)
+            .field("targets", &self.targets.lock().len())
+            .finish()
+    }
+}
+
+impl Monitor {
+    /// A monitor and the receiving end of its state-change stream. Targets added later
+    /// run on the tokio runtime that is current when [`Monitor::add`] is called.
+    pub fn new(config: MonitorConfig) -> (Self, mpsc::UnboundedReceiver<StateChange>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let monitor = Self {
+            permits: Arc::new(Semaphore::new(config.max_concurrent_checks.max(1))),
+            config: MonitorConfig {
+                spread_checks_percent: config.spread_checks_percent.min(50),
+                ..config
+            },
+            changes: tx,
+            targets: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+        };
+        (monitor, rx)
+    }
+
+    /// Start monitoring a target. Must be called within a tokio runtime.
+    pub fn add(&self, spec: TargetSpec) -> Result<TargetId, Error> {
+        let now = Instant::now();
+        let machine = HealthMachine::new(spec.timing, spec.initial, now.into_std())?;
+        let observer = spec
+            .observe
+            .map(|(layer, limit, action)| ErrorObserver::new(layer, limit, action))
+            .transpose()?;
+        let id = TargetId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let state = Arc::new(Mutex::new(TargetState {
+            machine,
+            observer,
+            last: None,
+            weight: None,
+        }));
+        let wake = Arc::new(Notify::new());
+        let runner = TargetRunner {
+            id,
+            addr: spec.addr,
+            check: spec.check,
+            timeouts: spec.timeouts,
+            state: state.clone(),
+            wake: wake.clone(),
+            permits: self.permits.clone(),
+            changes: self.changes.clone(),
+            spread_percent: self.config.spread_checks_percent,
+            rng: SmallRng::seed_from_u64(
+                self.config.seed ^ id.0.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            ),
+        };
+        let task = tokio::spawn(runner.run());
+        self.targets.lock().insert(
+            id,
+            TargetEntry {
+                addr: spec.addr,
+                state,
+                wake,
+                task,
+            },
+        );
+        Ok(id)
+    }
+
+    /// Stop monitoring a target. A check in flight is cancelled (a script's process
+    /// group is killed). Returns whether the target existed.
+    pub fn remove(&self, id: TargetId) -> bool {
+        match self.targets.lock().remove(&id) {
+            Some(entry) => {
+                entry.task.abort();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Number of targets.
+    pub fn len(&self) -> usize {
+        self.targets.lock().len()
+    }
+
+    /// Whether the monitor has no targets.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Report the outcome of one live request to a target (HAProxy `observe`). When it
+    /// completes `error-limit` errors, the `on-error` action is applied at once and the
+    /// target is rechecked at `fastinter`. Returns the transition, if the action caused one.
+    pub fn report_outcome(&self, id: TargetId, outcome: RequestOutcome) -> Option<Transition> {
+        let targets = self.targets.lock();
+        let entry = targets.get(&id)?;
+        let mut st = entry.state.lock();
+        let action = st.observer.as_mut()?.report(outcome)?;
+        let now = Instant::now().into_std();
+        let transition = st.machine.apply_on_error(now, action);
+        entry.wake.notify_one();
+        if let Some(t) = transition {
+            let result = st.last.clone().unwrap_or_else(|| {
+                CheckResult::new(CheckStatus::L4Con, Duration::ZERO, "observed errors")
+            });
+            let _ = self.changes.send(StateChange {
+                target: id,
+                addr: entry.addr,
+                from: t.from,
+                to: t.to,
+                cause: t.cause,
+                result,
+                at: t.at,
+            });
+        }
+        transition
+    }
+
+    /// The figures of one target.
+    pub fn snapshot(&self, id: TargetId) -> Option<TargetSnapshot> {
+        let targets = self.targets.lock();
+        let entry = targets.get(&id)?;
+        Some(snapshot_of(id, entry, Instant::now().into_std()))
+    }
+
+    /// The figures of every target, ordered by id.
+    pub fn snapshots(&self) -> Vec<TargetSnapshot> {
+        let now = Instant::now().into_std();
+        let targets = self.targets.lock();
+        let mut all: Vec<_> = targets
+            .iter()
+            .map(|(id, e)| snapshot_of(*id, e, now))
+            .collect();
+        all.sort_by_key(|s| s.target);
+        all
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        for entry in self.targets.get_mut().values() {
+            entry.task.abort();
+        }
+    }
+}
+
+fn snapshot_of(id: TargetId, entry: &TargetEntry, now: std::time::Instant) -> TargetSnapshot {
+    let st = entry.state.lock();
+    TargetSnapshot {
+        target: id,
+        addr: entry.addr,
+        state: st.machine.state(),
+        phase: st.machine.phase(),
+        last_status: st.last.as_ref().map(|r| r.status),
+        last_description: st.last.as_ref().map(|r| r.description.clone()),
+        last_duration: st.last.as_ref().map(|r| r.duration),
+        weight: st.weight,
+        checks: st.machine.checks(),
+        failures: st.machine.failures(),
+        last_change: st.machine.last_change(),
+        total_downtime: st.machine.total_downtime(now),
+    }
+}
+
+struct TargetRunner {
+    id: TargetId,
+    addr: SocketAddr,
+    check: Check,
+    timeouts: Timeouts,
+    state: Arc<Mutex<TargetState>>,
+    wake: Arc<Notify>,
+    permits: Arc<Semaphore>,
+    changes: mpsc::UnboundedSender<StateChange>,
+    spread_percent: u8,
+    rng: SmallRng,
+}
+
+impl TargetRunner {
+    fn jittered(&mut self, delay: Duration) -> Duration {
+        if self.spread_percent == 0 {
+            return delay;
+        }
+        let spread = f64::from(self.spread_percent) / 100.0;
+        delay.mul_f64(1.0 + self.rng.random_range(-spread..=spread))
+    }
+
+    async fn run(mut self) {
+        // The first check of each target falls at a random point of its first interval,
+        // so thousands of targets added together do not all fire at once.
+        let inter = self.state.lock().machine.timing().inter;
+        let mut delay = inter.mul_f64(self.rng.random_range(0.0..1.0));
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = self.wake.notified() => {
+                    // Observed errors changed the schedule; wait the new, shorter delay.
+                    delay = self.state.lock().machine.next_delay();
+                    continue;
+                }
+            }
+            let result = {
+                let Ok(_permit) = self.permits.acquire().await else {
+                    return;
+                };
+                self.check.run(self.addr, self.timeouts).await
+            };
+            let next = self.record(result);
+            delay = self.jittered(next);
+        }
+    }
+
+    fn record(&mut self, result: CheckResult) -> Duration {
+        let now = Instant::now().into_std();
+        let mut st = self.state.lock();
+        let transition = st.machine.record(now, result.passed());
+        if result.weight.is_some() {
+            st.weight = result.weight;
+        }
+        if let Some(t) = transition {
+            let _ = self.changes.send(StateChange {
+                target: self.id,
+                addr: self.addr,
+                from: t.from,
+                to: t.to,
+                cause: t.cause,
+                result: result.clone(),
+                at: t.at,
+            });
+        }
+        st.last = Some(result);
+        st.machine.next_delay()
+    }
+}
