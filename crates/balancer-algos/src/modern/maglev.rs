@@ -1,0 +1,215 @@
+//! Maglev hashing (Eisenbud et al., NSDI 2016) with weights; also LVS `mh`.
+//!
+//! Every server walks its own permutation of a prime-sized table (offset and skip
+//! derived from its id) and claims the next free slot in turn until the table is full.
+//! Weights: in each round a server earns `weight / max weight` of a turn, so shares
+//! follow weights to within about one slot per server. Removing a server moves its slots
+//! plus a little extra; lookups are one table read.
+
+use rand::RngCore;
+
+use super::affinity_hash;
+use crate::balancer::Policy;
+use crate::error::Error;
+use crate::haproxy::{TierCursor, gcd};
+use crate::hash_fn::mix64;
+use crate::pool::ServerPool;
+use crate::request::Request;
+use crate::server::ServerId;
+
+/// The paper's table size.
+pub const DEFAULT_TABLE_SIZE: u32 = 65_537;
+/// IPVS `mh`'s default table size.
+pub const LVS_TABLE_SIZE: u32 = 4093;
+/// Largest table we build.
+pub const MAX_TABLE_SIZE: u32 = 1 << 26;
+
+const EMPTY: u32 = u32::MAX;
+
+/// A server in a Maglev table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaglevMember {
+    /// Caller's index (a pool index in the dispatcher).
+    pub index: usize,
+    /// Id; seeds the permutation, so a server keeps its preferences across rebuilds.
+    pub id: ServerId,
+    /// Weight (0 = no slots).
+    pub weight: u32,
+}
+
+/// An immutable lookup table; build off the hot path and share.
+#[derive(Clone, Debug, Default)]
+pub struct MaglevTable {
+    slots: Vec<u32>,
+    members: Vec<MaglevMember>,
+}
+
+fn is_prime(n: u32) -> bool {
+    if n < 2 {
+        return false;
+    }
+    let n = u64::from(n);
+    let mut d = 2u64;
+    while d * d <= n {
+        if n % d == 0 {
+            return false;
+        }
+        d += 1;
+    }
+    true
+}
+
+impl MaglevTable {
+    /// Builds a table of `size` slots (a prime, larger than the number of members).
+    pub fn build(members: &[MaglevMember], size: u32) -> Result<Self, Error> {
+        if !is_prime(size) || size > MAX_TABLE_SIZE {
+            return Err(Error::InvalidTableSize {
+                size: u64::from(size),
+                reason: "must be a prime no larger than 2^26",
+            });
+        }
+        let members: Vec<MaglevMember> = members.iter().copied().filter(|m| m.weight > 0).collect();
+        if members.len() >= size as usize {
+            return Err(Error::InvalidTableSize {
+                size: u64::from(size),
+                reason: "must exceed the number of servers",
+            });
+        }
+        let m = u64::from(size);
+        let mut slots = vec![EMPTY; size as usize];
+        if members.is_empty() {
+            return Ok(MaglevTable {
+                slots: Vec::new(),
+                members,
+            });
+        }
+        let g = members
+            .iter()
+            .fold(0, |g, x| gcd(g, u64::from(x.weight)))
+            .max(1);
+        let weights: Vec<u64> = members.iter().map(|x| u64::from(x.weight) / g).collect();
+        let max_w = weights.iter().copied().max().unwrap_or(1);
+        let mut position: Vec<u64> = Vec::with_capacity(members.len());
+        let mut skip: Vec<u64> = Vec::with_capacity(members.len());
+        for x in &members {
+            let id = u64::from(x.id.0);
+            position.push(mix64(id ^ 0x6d61_676c_6576_3031) % m);
+            skip.push(mix64(id ^ 0x736b_6970_7065_7232) % (m - 1) + 1);
+        }
+        let mut credit = vec![0u64; members.len()];
+        let mut filled = 0u64;
+        'fill: loop {
+            for i in 0..members.len() {
+                credit[i] += weights[i];
+                while credit[i] >= max_w {
+                    credit[i] -= max_w;
+                    // Next free slot on this server's permutation; the permutation visits
+                    // every slot (skip and size are coprime), so this ends.
+                    loop {
+                        let c = position[i] as usize;
+                        position[i] += skip[i];
+                        if position[i] >= m {
+                            position[i] -= m;
+                        }
+                        if slots[c] == EMPTY {
+                            slots[c] = i as u32;
+                            break;
+                        }
+                    }
+                    filled += 1;
+                    if filled == m {
+                        break 'fill;
+                    }
+                }
+            }
+        }
+        Ok(MaglevTable { slots, members })
+    }
+
+    /// The members.
+    pub fn members(&self) -> &[MaglevMember] {
+        &self.members
+    }
+
+    /// Slots as member positions.
+    pub fn slots(&self) -> &[u32] {
+        &self.slots
+    }
+
+    /// The member for a 64-bit hash (multiply-shift onto the table, no division).
+    #[inline]
+    pub fn lookup(&self, hash: u64) -> Option<&MaglevMember> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let slot = ((u128::from(hash) * self.slots.len() as u128) >> 64) as usize;
+        self.members.get(self.slots[slot] as usize)
+    }
+}
+
+/// Maglev as a [`Policy`]: keyed on [`affinity_hash`], round robin when there is no key.
+#[derive(Clone, Debug)]
+pub struct Maglev {
+    size: u32,
+    table: MaglevTable,
+    fallback: TierCursor,
+}
+
+impl Maglev {
+    /// Weighted Maglev with a table of `size` slots (a prime, e.g. [`DEFAULT_TABLE_SIZE`]).
+    pub fn new(size: u32) -> Result<Self, Error> {
+        if !is_prime(size) || size > MAX_TABLE_SIZE {
+            return Err(Error::InvalidTableSize {
+                size: u64::from(size),
+                reason: "must be a prime no larger than 2^26",
+            });
+        }
+        Ok(Maglev {
+            size,
+            table: MaglevTable::default(),
+            fallback: TierCursor::default(),
+        })
+    }
+
+    /// LVS `mh` with its default table size.
+    pub fn lvs() -> Self {
+        Maglev {
+            size: LVS_TABLE_SIZE,
+            table: MaglevTable::default(),
+            fallback: TierCursor::default(),
+        }
+    }
+
+    /// The current table.
+    pub fn table(&self) -> &MaglevTable {
+        &self.table
+    }
+}
+
+impl Policy for Maglev {
+    fn rebuild(&mut self, pool: &ServerPool) -> Result<(), Error> {
+        let members: Vec<MaglevMember> = pool
+            .tier()
+            .iter()
+            .map(|&i| MaglevMember {
+                index: i,
+                id: pool.slot(i).id(),
+                weight: pool.slot(i).eweight(),
+            })
+            .collect();
+        self.table = MaglevTable::build(&members, self.size)?;
+        Ok(())
+    }
+
+    fn choose<R: RngCore>(
+        &mut self,
+        pool: &ServerPool,
+        request: &Request<'_>,
+        _rng: &mut R,
+    ) -> Option<usize> {
+        match affinity_hash(request) {
+            Some(h) => self.table.lookup(h).map(|m| m.index),
+            None => self.fallback.next(pool),
+        }
+    }
+}
