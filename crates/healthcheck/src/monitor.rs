@@ -349,16 +349,17 @@ impl TargetRunner {
         // The first check of each target falls at a random point of its first interval,
         // so thousands of targets added together do not all fire at once.
         let inter = self.state.lock().machine.timing().inter;
-        let mut delay = inter.mul_f64(self.rng.random_range(0.0..1.0));
+        let mut due = Instant::now() + inter.mul_f64(self.rng.random_range(0.0..1.0));
         loop {
             tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
+                _ = tokio::time::sleep_until(due) => {}
                 _ = self.wake.notified() => {
                     // Observed errors changed the schedule; wait the new, shorter delay.
-                    delay = self.state.lock().machine.next_delay();
+                    due = Instant::now() + self.state.lock().machine.next_delay();
                     continue;
                 }
             }
+            let started = Instant::now();
             let result = {
                 let Ok(_permit) = self.permits.acquire().await else {
                     return;
@@ -366,7 +367,9 @@ impl TargetRunner {
                 self.check.run(self.addr, self.timeouts).await
             };
             let next = self.record(result);
-            delay = self.jittered(next);
+            // Intervals run from check start, as HAProxy's do, so the check rate does not
+            // drift with check duration; a check slower than its interval runs back to back.
+            due = (started + self.jittered(next)).max(Instant::now());
         }
     }
 

@@ -52,6 +52,35 @@ async fn connect_ok_and_refused() {
 }
 
 #[tokio::test]
+async fn connect_timeout_when_the_accept_queue_is_full() {
+    // A listener that never accepts, with the smallest backlog: once its accept queue
+    // holds a connection, the kernel drops further SYNs and connects time out.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind");
+    let listener = socket.listen(0).expect("listen");
+    let addr = listener.local_addr().expect("addr");
+    let mut fillers = Vec::new();
+    let check = tcp(vec![]);
+    // Bounded: the queue fills after one or two connections.
+    for _ in 0..8 {
+        let r = check.run(addr, quick()).await;
+        if r.status == CheckStatus::L4Tout {
+            assert!(!r.passed());
+            assert!(r.duration >= Duration::from_millis(450), "{r:?}");
+            return;
+        }
+        assert_eq!(r.status, CheckStatus::L4Ok, "{r:?}");
+        fillers.push(std::net::TcpStream::connect_timeout(
+            &addr,
+            Duration::from_millis(300),
+        ));
+    }
+    panic!("accept queue never filled");
+}
+
+#[tokio::test]
 async fn send_expect_string_regex_and_hex() {
     let server = ping_server(b"+PONG\r\n\x01\x02").await;
     let send = TcpStep::Send(b"PING\r\n".to_vec());

@@ -47,7 +47,10 @@ impl AgentSpec {
 impl AgentCheck {
     pub(crate) async fn run(&self, target: SocketAddr, timeouts: Timeouts) -> CheckResult {
         let addr = SocketAddr::new(target.ip(), self.port.unwrap_or(target.port()));
-        let mut stream = match connect(addr, timeouts.connect).await {
+        let mut stream = match connect(addr, timeouts.connect)
+            .await
+            .and_then(|c| c.into_stream())
+        {
             Ok(s) => s,
             Err(r) => return r,
         };

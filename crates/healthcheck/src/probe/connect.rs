@@ -3,25 +3,78 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 
 use crate::status::{CheckResult, CheckStatus};
 
+/// A connected socket, either finished without ever touching the poller or already
+/// registered with the runtime.
+pub(crate) enum Connected {
+    /// The handshake was complete by the time `connect` returned (typical on loopback
+    /// and fast LANs): no epoll registration, no wake-up.
+    Ready(Socket),
+    /// The handshake finished later; the stream is registered with tokio.
+    Registered(TcpStream),
+}
+
+impl Connected {
+    /// The connection as a tokio stream, for probes that talk over it.
+    pub(crate) fn into_stream(self) -> Result<TcpStream, CheckResult> {
+        let stream = match self {
+            Self::Registered(s) => s,
+            Self::Ready(socket) => TcpStream::from_std(socket.into())
+                .map_err(|e| verdict(CheckStatus::L4Con, format!("register socket: {e}")))?,
+        };
+        // Requests are written in one piece; do not let Nagle hold the last segment.
+        let _ = stream.set_nodelay(true);
+        Ok(stream)
+    }
+}
+
+fn connect_error(e: &std::io::Error) -> CheckResult {
+    verdict(CheckStatus::L4Con, format!("connect: {e}"))
+}
+
 /// Connect within `limit`. The socket closes with RST (`SO_LINGER 0`), so thousands of
 /// checks a second leave no TIME_WAIT sockets behind to exhaust ephemeral ports.
-pub(crate) async fn connect(target: SocketAddr, limit: Duration) -> Result<TcpStream, CheckResult> {
-    match tokio::time::timeout(limit, TcpStream::connect(target)).await {
-        Err(_) => Err(verdict(CheckStatus::L4Tout, "connect timeout")),
-        Ok(Err(e)) => Err(verdict(CheckStatus::L4Con, format!("connect: {e}"))),
-        Ok(Ok(stream)) => {
-            // Failing to set these options only costs efficiency, never correctness.
-            let sock = socket2::SockRef::from(&stream);
-            let _ = sock.set_linger(Some(Duration::ZERO));
-            let _ = stream.set_nodelay(true);
-            Ok(stream)
-        }
+pub(crate) async fn connect(target: SocketAddr, limit: Duration) -> Result<Connected, CheckResult> {
+    let socket = Socket::new(
+        Domain::for_address(target),
+        Type::STREAM.nonblocking(),
+        Some(Protocol::TCP),
+    )
+    .map_err(|e| verdict(CheckStatus::L4Con, format!("socket: {e}")))?;
+    // Failing to set linger only costs a TIME_WAIT entry, never correctness.
+    let _ = socket.set_linger(Some(Duration::ZERO));
+    match socket.connect(&target.into()) {
+        Ok(()) => return Ok(Connected::Ready(socket)),
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INPROGRESS.raw_os_error()) => {}
+        Err(e) => return Err(connect_error(&e)),
+    }
+    // On loopback the kernel has usually finished the handshake (or received the RST)
+    // inside connect(); asking now saves an epoll registration and a wake-up.
+    match socket.take_error() {
+        Ok(Some(e)) | Err(e) => return Err(connect_error(&e)),
+        Ok(None) => {}
+    }
+    if socket.peer_addr().is_ok() {
+        return Ok(Connected::Ready(socket));
+    }
+    let stream = TcpStream::from_std(socket.into()).map_err(|e| connect_error(&e))?;
+    match tokio::time::timeout(limit, stream.writable()).await {
+        Err(_) => return Err(verdict(CheckStatus::L4Tout, "connect timeout")),
+        Ok(Err(e)) => return Err(connect_error(&e)),
+        Ok(Ok(())) => {}
+    }
+    match stream.take_error() {
+        Ok(Some(e)) | Err(e) => Err(connect_error(&e)),
+        Ok(None) => match stream.peer_addr() {
+            Ok(_) => Ok(Connected::Registered(stream)),
+            Err(e) => Err(connect_error(&e)),
+        },
     }
 }
 

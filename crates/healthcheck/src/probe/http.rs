@@ -244,7 +244,10 @@ fn read_failure(stop: ReadStop, what: &str) -> CheckResult {
 
 impl HttpCheck {
     pub(crate) async fn run(&self, target: SocketAddr, timeouts: Timeouts) -> CheckResult {
-        let stream = match connect(target, timeouts.connect).await {
+        let stream = match connect(target, timeouts.connect)
+            .await
+            .and_then(|c| c.into_stream())
+        {
             Ok(s) => s,
             Err(r) => return r,
         };

@@ -79,7 +79,14 @@ impl TcpSpec {
 
 impl TcpCheck {
     pub(crate) async fn run(&self, target: SocketAddr, timeouts: Timeouts) -> CheckResult {
-        let mut stream = match connect(target, timeouts.connect).await {
+        let connected = match connect(target, timeouts.connect).await {
+            Ok(c) => c,
+            Err(r) => return r,
+        };
+        if self.steps.is_empty() {
+            return verdict(CheckStatus::L4Ok, "connected");
+        }
+        let mut stream = match connected.into_stream() {
             Ok(s) => s,
             Err(r) => return r,
         };
