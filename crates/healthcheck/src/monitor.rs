@@ -336,13 +336,19 @@ struct TargetRunner {
     rng: SmallRng,
 }
 
+/// HAProxy `spread-checks`: lengthen or shorten `delay` by a random amount of up to
+/// `percent` percent (capped at 50).
+fn spread(delay: Duration, percent: u8, rng: &mut impl Rng) -> Duration {
+    if percent == 0 {
+        return delay;
+    }
+    let spread = f64::from(percent.min(50)) / 100.0;
+    delay.mul_f64(1.0 + rng.random_range(-spread..=spread))
+}
+
 impl TargetRunner {
     fn jittered(&mut self, delay: Duration) -> Duration {
-        if self.spread_percent == 0 {
-            return delay;
-        }
-        let spread = f64::from(self.spread_percent) / 100.0;
-        delay.mul_f64(1.0 + self.rng.random_range(-spread..=spread))
+        spread(delay, self.spread_percent, &mut self.rng)
     }
 
     async fn run(mut self) {
@@ -393,5 +399,37 @@ impl TargetRunner {
         }
         st.last = Some(result);
         st.machine.next_delay()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_stays_within_bounds_and_replays_with_the_seed() {
+        let inter = Duration::from_secs(10);
+        let draw = |seed| {
+            let mut rng = SmallRng::seed_from_u64(seed);
+            (0..1000)
+                .map(|_| spread(inter, 20, &mut rng))
+                .collect::<Vec<_>>()
+        };
+        let a = draw(42);
+        assert_eq!(a, draw(42), "same seed, same schedule");
+        assert_ne!(a, draw(43));
+        assert!(
+            a.iter()
+                .all(|d| *d >= Duration::from_secs(8) && *d <= Duration::from_secs(12))
+        );
+        // Both directions are used, so checks really spread out.
+        assert!(a.iter().any(|d| *d < Duration::from_millis(8500)));
+        assert!(a.iter().any(|d| *d > Duration::from_millis(11500)));
+        let mut rng = SmallRng::seed_from_u64(1);
+        assert_eq!(spread(inter, 0, &mut rng), inter);
+        assert!(
+            spread(inter, 200, &mut rng) <= Duration::from_secs(15),
+            "capped at 50%"
+        );
     }
 }

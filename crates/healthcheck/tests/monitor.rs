@@ -262,3 +262,84 @@ fn bad_target_configuration_is_an_error() {
         assert!(monitor.is_empty());
     });
 }
+
+#[tokio::test]
+async fn removing_a_target_kills_its_running_script_group() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pid_file = dir.path().join("pids");
+    let path = dir.path().join("hang");
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\nsleep 300 &\necho $$ $! > {}.tmp && mv {0}.tmp {0}\nwait\n",
+            pid_file.display()
+        ),
+    )
+    .expect("write");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let check = CheckSpec::Script(healthcheck::probe::ScriptSpec {
+        path,
+        args: vec![],
+        dynamic_weight: false,
+    })
+    .build()
+    .expect("valid");
+    let (monitor, _changes) = Monitor::new(MonitorConfig::default());
+    let mut spec = TargetSpec::new("127.0.0.1:1".parse().expect("addr"), check);
+    spec.timing = fast_timing();
+    spec.timeouts.check = Duration::from_secs(60);
+    let id = monitor.add(spec).expect("valid");
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let pids: Vec<i32> = loop {
+        if let Ok(text) = std::fs::read_to_string(&pid_file) {
+            break text
+                .split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect();
+        }
+        assert!(Instant::now() < deadline, "script never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let _guard = KillOnDrop(pids.clone());
+    assert_eq!(pids.len(), 2);
+    assert!(
+        pids.iter().all(|&p| alive(p)),
+        "script still running before removal"
+    );
+    assert!(monitor.remove(id));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pids.iter().any(|&p| alive(p)) {
+        assert!(
+            Instant::now() < deadline,
+            "processes {pids:?} outlived their target"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Kills the recorded processes if the test fails before the monitor did.
+struct KillOnDrop(Vec<i32>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for &pid in &self.0 {
+            if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
+        }
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
+        Err(_) => false,
+    }
+}
