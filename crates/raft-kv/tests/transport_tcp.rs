@@ -286,3 +286,31 @@ async fn garbage_and_impostors_are_rejected_without_harm() {
     a.send(heartbeat(1, 2, 42));
     assert_eq!(seq_of(&recv(&mut inbox_b).await), 42);
 }
+
+mod arbitrary_bytes {
+    use proptest::prelude::*;
+    use raft_kv::transport::wire::{read_frame, read_handshake};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// The wire decoder answers every input (a message, the end, or an
+        /// error) without panicking.
+        #[test]
+        fn wire_decoding_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+            runtime.block_on(async {
+                let mut reader = &bytes[..];
+                let _ = read_handshake(&mut reader).await;
+                let mut reader = &bytes[..];
+                let mut buf = Vec::new();
+                for _ in 0..8 {
+                    match read_frame(&mut reader, 1 << 20, &mut buf).await {
+                        Ok(Some(_)) => {}
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+            });
+        }
+    }
+}

@@ -1,19 +1,24 @@
 //! Record framing inside a log segment.
 //!
 //! ```text
-//! +-------------+-------------+----------+-----------------+
-//! | len: u32 LE | crc: u32 LE | kind: u8 | payload (len B) |
-//! +-------------+-------------+----------+-----------------+
-//! crc = CRC32C(len bytes ++ kind ++ payload)
+//! +-------------+----------+--------------------+---------------------+-----------+
+//! | len: u32 LE | kind: u8 | header_crc: u32 LE | payload_crc: u32 LE | payload   |
+//! +-------------+----------+--------------------+---------------------+-----------+
+//! header_crc  = CRC32C(len bytes ++ kind)
+//! payload_crc = CRC32C(payload)
 //! ```
 //!
-//! The checksum covers the length too, so a damaged length field is caught
-//! rather than read as a different record boundary. Kind 0 is reserved: a
-//! header of nine zero bytes marks the end of written data, which is how the
-//! reader tells preallocated (zero-filled) space from records.
+//! The header has its own checksum so that a damaged length is caught before
+//! it is believed: otherwise one flipped bit in a length could make the reader
+//! take several intact records for one long torn record and cut them off as a
+//! "torn tail". With a trusted header, the frame's end is known, and a torn
+//! write is recognisable: a damaged frame followed only by zeros.
+//!
+//! Kind 0 is reserved: a header of zero bytes marks the end of written data,
+//! which is how the reader tells preallocated (zero-filled) space from records.
 
-/// Bytes before the payload: length, checksum and kind.
-pub const FRAME_HEADER_LEN: usize = 9;
+/// Bytes before the payload: length, kind and the two checksums.
+pub const FRAME_HEADER_LEN: usize = 13;
 
 /// Largest payload a record may carry. Snapshots are kept in their own files,
 /// so log records stay well under this.
@@ -22,7 +27,7 @@ pub const MAX_RECORD_LEN: usize = 64 << 20;
 /// What the reader found at one position of a segment.
 #[derive(Debug, PartialEq, Eq)]
 pub enum FrameScan<'a> {
-    /// A record whose checksum holds.
+    /// A record whose checksums hold.
     Record {
         /// The record's kind (never 0).
         kind: u8,
@@ -37,8 +42,10 @@ pub enum FrameScan<'a> {
     Bad {
         /// Which check failed.
         reason: &'static str,
-        /// Where the damaged frame claims to end (clamped to the buffer); bytes
-        /// after this point decide whether the damage is a torn tail.
+        /// Where the damaged frame ends as far as can be trusted (clamped to
+        /// the buffer): the header's end if the header is damaged, the
+        /// payload's end otherwise. Non-zero bytes after this point mean the
+        /// damage is not a torn final write.
         claimed_end: usize,
     },
 }
@@ -48,10 +55,10 @@ pub fn encode_frame(kind: u8, payload: &[u8], out: &mut Vec<u8>) {
     debug_assert!(kind != 0, "kind 0 is reserved for the end marker");
     debug_assert!(payload.len() <= MAX_RECORD_LEN);
     let len = (payload.len() as u32).to_le_bytes();
-    let crc = frame_crc(len, kind, payload);
     out.extend_from_slice(&len);
-    out.extend_from_slice(&crc.to_le_bytes());
     out.push(kind);
+    out.extend_from_slice(&header_crc(len, kind).to_le_bytes());
+    out.extend_from_slice(&crc32c::crc32c(payload).to_le_bytes());
     out.extend_from_slice(payload);
 }
 
@@ -60,10 +67,12 @@ pub fn frame_len(payload_len: usize) -> usize {
     FRAME_HEADER_LEN + payload_len
 }
 
-fn frame_crc(len: [u8; 4], kind: u8, payload: &[u8]) -> u32 {
-    let crc = crc32c::crc32c(&len);
-    let crc = crc32c::crc32c_append(crc, &[kind]);
-    crc32c::crc32c_append(crc, payload)
+fn header_crc(len: [u8; 4], kind: u8) -> u32 {
+    crc32c::crc32c_append(crc32c::crc32c(&len), &[kind])
+}
+
+fn read_u32(bytes: &[u8]) -> u32 {
+    u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
 }
 
 /// Reads the frame starting at the beginning of `buf`.
@@ -85,14 +94,20 @@ pub fn scan_frame(buf: &[u8]) -> FrameScan<'_> {
         return FrameScan::End;
     }
     let len_bytes = [header[0], header[1], header[2], header[3]];
+    let kind = header[4];
+    let bad_header = |reason| FrameScan::Bad {
+        reason,
+        claimed_end: FRAME_HEADER_LEN,
+    };
+    if header_crc(len_bytes, kind) != read_u32(&header[5..9]) {
+        return bad_header("record header checksum mismatch");
+    }
+    if kind == 0 {
+        return bad_header("record of reserved kind 0");
+    }
     let len = u32::from_le_bytes(len_bytes) as usize;
-    let stored_crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-    let kind = header[8];
     if len > MAX_RECORD_LEN {
-        return FrameScan::Bad {
-            reason: "record length beyond limit",
-            claimed_end: FRAME_HEADER_LEN,
-        };
+        return bad_header("record length beyond limit");
     }
     let end = FRAME_HEADER_LEN + len;
     if end > buf.len() {
@@ -102,15 +117,9 @@ pub fn scan_frame(buf: &[u8]) -> FrameScan<'_> {
         };
     }
     let payload = &buf[FRAME_HEADER_LEN..end];
-    if frame_crc(len_bytes, kind, payload) != stored_crc {
+    if crc32c::crc32c(payload) != read_u32(&header[9..13]) {
         return FrameScan::Bad {
-            reason: "record checksum mismatch",
-            claimed_end: end,
-        };
-    }
-    if kind == 0 {
-        return FrameScan::Bad {
-            reason: "record of reserved kind 0",
+            reason: "record payload checksum mismatch",
             claimed_end: end,
         };
     }
