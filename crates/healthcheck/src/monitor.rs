@@ -22,6 +22,7 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::agent_reply::AgentReply;
 use crate::error::Error;
 use crate::machine::{CheckTiming, HealthMachine, HealthState, Phase, Transition, TransitionCause};
 use crate::observe::{ErrorObserver, ObserveLayer, OnError, RequestOutcome};
@@ -124,6 +125,8 @@ pub struct TargetSnapshot {
     pub last_duration: Option<Duration>,
     /// The last weight a probe asked for.
     pub weight: Option<WeightHint>,
+    /// The last agent reply (admin state, maxconn), for agent checks.
+    pub agent: Option<AgentReply>,
     /// Checks run.
     pub checks: u64,
     /// Checks failed.
@@ -316,6 +319,7 @@ fn snapshot_of(id: TargetId, entry: &TargetEntry, now: std::time::Instant) -> Ta
         last_description: st.last.as_ref().map(|r| r.description.clone()),
         last_duration: st.last.as_ref().map(|r| r.duration),
         weight: st.weight,
+        agent: st.last.as_ref().and_then(|r| r.agent.clone()),
         checks: st.machine.checks(),
         failures: st.machine.failures(),
         last_change: st.machine.last_change(),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{silent, tcp_server};
-use healthcheck::probe::{HttpSpec, TlsSpec};
+use healthcheck::probe::{ExpectSpec, HttpSpec, TcpSpec, TcpStep, TlsSpec};
 use healthcheck::{CheckSpec, CheckStatus, Timeouts};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::AsyncWriteExt;
@@ -121,4 +121,47 @@ async fn silent_server_times_out_in_handshake() {
         .run(quiet.addr, quick())
         .await;
     assert_eq!(r.status, CheckStatus::L6Tout, "{r:?}");
+}
+
+#[tokio::test]
+async fn tcp_check_over_tls() {
+    let (server, root) = https_server().await;
+    let tls = |sni: &str| TlsSpec {
+        sni: Some(sni.into()),
+        insecure: false,
+        extra_roots_der: vec![root.clone()],
+    };
+    let handshake_only = CheckSpec::Tcp(TcpSpec {
+        tls: Some(tls("localhost")),
+        ..TcpSpec::default()
+    })
+    .build()
+    .expect("valid");
+    let r = handshake_only.run(server.addr, quick()).await;
+    assert_eq!(r.status, CheckStatus::L6Ok, "{r:?}");
+
+    let wrong_name = CheckSpec::Tcp(TcpSpec {
+        tls: Some(tls("other.example")),
+        ..TcpSpec::default()
+    })
+    .build()
+    .expect("valid");
+    assert_eq!(
+        wrong_name.run(server.addr, quick()).await.status,
+        CheckStatus::L6Rsp
+    );
+
+    let conversation = CheckSpec::Tcp(TcpSpec {
+        steps: vec![
+            TcpStep::Send(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec()),
+            TcpStep::Expect(ExpectSpec::Regex("^HTTP/1\\.1 200".into())),
+            TcpStep::Expect(ExpectSpec::String("ok".into())),
+        ],
+        tls: Some(tls("localhost")),
+        ..TcpSpec::default()
+    })
+    .build()
+    .expect("valid");
+    let r = conversation.run(server.addr, quick()).await;
+    assert_eq!(r.status, CheckStatus::L7Ok, "{r:?}");
 }

@@ -273,7 +273,11 @@ impl HttpCheck {
     {
         let host = self.host.clone().unwrap_or_else(|| target.to_string());
         let request = format!("{}Host: {host}\r\n\r\n", self.request_head);
-        match timeout_at(deadline, stream.write_all(request.as_bytes())).await {
+        let send = async {
+            stream.write_all(request.as_bytes()).await?;
+            stream.flush().await
+        };
+        match timeout_at(deadline, send).await {
             Err(_) => return verdict(CheckStatus::L7Tout, "timeout sending request"),
             Ok(Err(e)) => return verdict(CheckStatus::L7Rsp, format!("sending request: {e}")),
             Ok(Ok(())) => {}

@@ -2,12 +2,15 @@
 
 use std::net::SocketAddr;
 
-use tokio::io::AsyncWriteExt;
-use tokio::time::Instant;
+use rustls_pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::time::{Instant, timeout_at};
+use tokio_rustls::TlsConnector;
 
 use super::Timeouts;
 use super::connect::{ReadStop, connect, read_until, verdict};
 use super::expect::{ExpectSpec, Matcher, parse_hex};
+use super::tls::{TlsClient, TlsSpec};
 use crate::error::Error;
 use crate::status::{CheckResult, CheckStatus};
 
@@ -30,6 +33,9 @@ pub struct TcpSpec {
     /// Most bytes buffered while waiting for one expectation (default 16 KiB, HAProxy's
     /// `tune.chksize`).
     pub max_read: usize,
+    /// Run the steps over TLS (HAProxy `check-ssl`). With no steps, a finished
+    /// handshake is the check (L6OK).
+    pub tls: Option<TlsSpec>,
 }
 
 impl Default for TcpSpec {
@@ -37,6 +43,7 @@ impl Default for TcpSpec {
         Self {
             steps: Vec::new(),
             max_read: 16 * 1024,
+            tls: None,
         }
     }
 }
@@ -51,6 +58,7 @@ enum Step {
 pub(crate) struct TcpCheck {
     steps: Vec<Step>,
     max_read: usize,
+    tls: Option<TlsClient>,
 }
 
 impl TcpSpec {
@@ -73,6 +81,7 @@ impl TcpSpec {
         Ok(TcpCheck {
             steps,
             max_read: self.max_read,
+            tls: self.tls.as_ref().map(TlsSpec::build).transpose()?,
         })
     }
 }
@@ -83,20 +92,45 @@ impl TcpCheck {
             Ok(c) => c,
             Err(r) => return r,
         };
-        if self.steps.is_empty() {
+        if self.steps.is_empty() && self.tls.is_none() {
             return verdict(CheckStatus::L4Ok, "connected");
         }
-        let mut stream = match connected.into_stream() {
+        let stream = match connected.into_stream() {
             Ok(s) => s,
             Err(r) => return r,
         };
         let deadline = Instant::now() + timeouts.check;
+        let Some(tls) = &self.tls else {
+            return self.exchange(stream, deadline).await;
+        };
+        let name = tls
+            .sni
+            .clone()
+            .unwrap_or_else(|| ServerName::IpAddress(target.ip().into()));
+        let connector = TlsConnector::from(tls.config.clone());
+        match timeout_at(deadline, connector.connect(name, stream)).await {
+            Err(_) => verdict(CheckStatus::L6Tout, "TLS handshake timeout"),
+            Ok(Err(e)) => verdict(CheckStatus::L6Rsp, format!("TLS handshake: {e}")),
+            Ok(Ok(_)) if self.steps.is_empty() => verdict(CheckStatus::L6Ok, "TLS handshake done"),
+            Ok(Ok(tls_stream)) => self.exchange(tls_stream, deadline).await,
+        }
+    }
+
+    async fn exchange<S>(&self, mut stream: S, deadline: Instant) -> CheckResult
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
         let mut buf = Vec::new();
         let mut expects = 0;
         for (index, step) in self.steps.iter().enumerate() {
             match step {
                 Step::Send(bytes) => {
-                    let write = tokio::time::timeout_at(deadline, stream.write_all(bytes)).await;
+                    // Flush too: over TLS, written bytes may sit in the record buffer.
+                    let write = timeout_at(deadline, async {
+                        stream.write_all(bytes).await?;
+                        stream.flush().await
+                    })
+                    .await;
                     match write {
                         Err(_) => {
                             return verdict(
@@ -139,7 +173,7 @@ impl TcpCheck {
             }
         }
         if expects == 0 {
-            verdict(CheckStatus::L4Ok, "connected")
+            verdict(CheckStatus::L4Ok, "sent")
         } else {
             verdict(CheckStatus::L7Ok, format!("{expects} expectations matched"))
         }
