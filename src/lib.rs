@@ -7,9 +7,14 @@
 //!
 //! | module | crate | what it is |
 //! |---|---|---|
-//! | [`ebtree`] | `ebtree` | HAProxy's elastic binary trees: timers, ordered sets, prefix tables |
+//! | [`ebtree`] | `ebtree` | HAProxy's elastic binary trees: timers, ordered maps, prefix tables |
+//! | [`balancer_algos`] | `balancer-algos` | every HAProxy and LVS scheduling algorithm, and more |
+//! | [`healthcheck`] | `healthcheck` | active probes, rise/fall machine, traffic-based health |
+//! | [`raft_kv`] | `raft-kv` | Raft consensus, its WAL and snapshots, a node driver |
 //!
-//! Later crates (balancer algorithms, health checks, Raft, the proxy, the L4 director and
-//! VRRP) are re-exported here as they land.
+//! The proxy, the L4 director and VRRP are re-exported here as they land.
 
+pub use balancer_algos;
 pub use ebtree;
+pub use healthcheck;
+pub use raft_kv;

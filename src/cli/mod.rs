@@ -1,5 +1,7 @@
 //! Command-line parsing and dispatch; each subcommand lives in its own file here.
 
+mod demo;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -14,10 +16,24 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Run a 3-node Raft key-value cluster on loopback, health-checked and load-balanced,
+    /// kill its leader under write load, and report recovery time and recovery point.
+    Demo(demo::DemoArgs),
+}
 
 /// Parses the command line and runs the chosen subcommand.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {}
+    let outcome = match cli.command {
+        Command::Demo(args) => demo::run(args),
+    };
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("hakit: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
