@@ -314,3 +314,29 @@ mod arbitrary_bytes {
         }
     }
 }
+
+#[tokio::test]
+async fn removed_peer_is_no_longer_dialed() {
+    let addr_b = unused_addr().await;
+    let (a, _inbox) = Transport::start(1, listener().await, [(2, addr_b)], fast_config()).unwrap();
+    let start = Instant::now();
+    while a.stats().connect_failures < 2 {
+        assert!(start.elapsed() < DEADLINE, "no dial attempts seen");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    a.remove_peer(2);
+    assert_eq!(a.send(heartbeat(1, 2, 0)), SendOutcome::UnknownPeer);
+    // Dialing stops: the failure count settles and stays put for several
+    // maximum backoff periods (50 ms each here).
+    let mut last = a.stats().connect_failures;
+    let mut stable_since = Instant::now();
+    while stable_since.elapsed() < Duration::from_millis(300) {
+        assert!(start.elapsed() < DEADLINE, "peer task kept dialing");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let now = a.stats().connect_failures;
+        if now != last {
+            last = now;
+            stable_since = Instant::now();
+        }
+    }
+}

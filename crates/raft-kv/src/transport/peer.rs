@@ -47,6 +47,10 @@ impl PeerTask {
     pub(crate) async fn run(mut self) {
         let mut backoff = self.config.backoff_initial;
         loop {
+            if self.messages.is_closed() {
+                // The peer was removed or replaced: stop dialing it.
+                return;
+            }
             let Some(mut stream) = self.connect().await else {
                 return;
             };
