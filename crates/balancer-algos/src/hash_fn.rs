@@ -22,7 +22,10 @@ pub enum HashFunction {
 pub struct HashSpec {
     /// The function.
     pub function: HashFunction,
-    /// Pass the result through [`avalanche`] (HAProxy's `full_hash`).
+    /// Pass the result through [`avalanche`] (HAProxy's `full_hash`). Without it, close
+    /// keys (neighbouring client addresses, numeric ids) are close points on a
+    /// consistent-hash ring and land on the same server; HAProxy's historical default for
+    /// `hash-type consistent` is to apply it.
     pub avalanche: bool,
 }
 

@@ -73,6 +73,28 @@ impl Policy for HashBalancer {
         match self.kind {
             HashType::MapBased => self.map = WeightMap::build(&static_members(pool))?,
             HashType::Consistent { .. } => {
+                let same_servers = self.ring.members().len() == pool.tier().len()
+                    && self
+                        .ring
+                        .members()
+                        .iter()
+                        .zip(pool.tier())
+                        .all(|(m, &i)| m.index == i);
+                if same_servers {
+                    // Only weights moved (run-time change, slow-start step): update the
+                    // changed servers' points in place, as HAProxy does.
+                    let changes: Vec<(usize, u32)> = pool
+                        .tier()
+                        .iter()
+                        .enumerate()
+                        .map(|(pos, &i)| (pos, pool.slot(i).eweight()))
+                        .filter(|&(pos, w)| self.ring.members()[pos].weight != w)
+                        .collect();
+                    if !changes.is_empty() {
+                        self.ring.set_weights(&changes)?;
+                    }
+                    return Ok(());
+                }
                 let members: Vec<RingMember> = pool
                     .tier()
                     .iter()

@@ -18,6 +18,9 @@ use ebtree::{EbTree, Handle};
 pub struct LeastConn {
     tree: EbTree<u64, usize>,
     handles: Vec<Option<Handle>>,
+    /// The tree's first entry, refreshed whenever the tree changes, so that a pick
+    /// (far more frequent than changes on a busy proxy) starts without a descent.
+    first: Option<Handle>,
 }
 
 fn key(slot: &ServerSlot) -> u64 {
@@ -41,6 +44,7 @@ impl Policy for LeastConn {
         for &i in pool.tier() {
             self.handles[i] = Some(self.tree.insert(key(pool.slot(i)), i));
         }
+        self.first = self.tree.first();
         Ok(())
     }
 
@@ -50,7 +54,7 @@ impl Policy for LeastConn {
         _request: &Request<'_>,
         _rng: &mut R,
     ) -> Option<usize> {
-        let mut h = self.tree.first();
+        let mut h = self.first;
         // Bounded: at most one visit per server in the tree.
         for _ in 0..self.tree.len() {
             let handle = h?;
@@ -68,6 +72,7 @@ impl Policy for LeastConn {
             // Re-keying puts the server after every server with the same key: the
             // round robin among equals.
             self.tree.rekey(h, key(pool.slot(index)));
+            self.first = self.tree.first();
         }
     }
 }

@@ -21,11 +21,23 @@ use crate::request::Request;
 const PRECOMPUTE_BUDGET: u64 = 1 << 25;
 
 /// Smooth weighted round robin.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct SmoothRoundRobin {
     cycle: Vec<u32>,
     cursor: usize,
     online: Option<Online>,
+    budget: u64,
+}
+
+impl Default for SmoothRoundRobin {
+    fn default() -> Self {
+        SmoothRoundRobin {
+            cycle: Vec::new(),
+            cursor: 0,
+            online: None,
+            budget: PRECOMPUTE_BUDGET,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -54,6 +66,20 @@ impl SmoothRoundRobin {
     /// A new, empty policy.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Sets the most `cycle length x servers` work spent precomputing a cycle; beyond it
+    /// the steps run online at O(servers) per pick (0 = always online).
+    pub fn with_precompute_budget(budget: u64) -> Self {
+        SmoothRoundRobin {
+            budget,
+            ..Self::default()
+        }
+    }
+
+    /// Whether picks currently run online rather than from a precomputed cycle.
+    pub fn is_online(&self) -> bool {
+        self.online.is_some()
     }
 
     /// One full cycle of picks as pool indices (empty when running online); for tests
@@ -95,7 +121,7 @@ impl Policy for SmoothRoundRobin {
         let total: u64 = weights.iter().sum();
         self.cycle.clear();
         self.online = None;
-        if total.saturating_mul(tier.len() as u64) <= PRECOMPUTE_BUDGET {
+        if total.saturating_mul(tier.len() as u64) <= self.budget {
             self.cycle = smooth_sequence(&weights)
                 .into_iter()
                 .map(|p| tier[p] as u32)
@@ -141,5 +167,43 @@ impl Policy for SmoothRoundRobin {
             }
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::balancer::{Balancer, Dispatcher};
+    use crate::server::{ServerConfig, ServerId, ServerState};
+    use std::time::Duration;
+
+    fn seq(lb: &mut Dispatcher<SmoothRoundRobin>, n: usize) -> Vec<u32> {
+        (0..n)
+            .map(|_| lb.pick(&Request::default()).map_or(0, |s| s.0))
+            .collect()
+    }
+
+    #[test]
+    fn online_steps_match_the_precomputed_cycle() {
+        let cfg: Vec<ServerConfig> = [5u16, 1, 1, 3, 7]
+            .iter()
+            .enumerate()
+            .map(|(i, &w)| ServerConfig::new(i as u32, w))
+            .collect();
+        let mut table = Dispatcher::new(cfg.clone(), SmoothRoundRobin::new()).expect("valid");
+        let mut online =
+            Dispatcher::new(cfg, SmoothRoundRobin::with_precompute_budget(0)).expect("valid");
+        assert!(!table.policy().is_online());
+        assert!(online.policy().is_online());
+        assert_eq!(seq(&mut table, 51), seq(&mut online, 51));
+        // Both skip a server taken out, the same way.
+        let now = Duration::ZERO;
+        for lb in [&mut table, &mut online] {
+            lb.set_state(ServerId(4), ServerState::Down, now)
+                .expect("known");
+        }
+        let (a, b) = (seq(&mut table, 20), seq(&mut online, 20));
+        assert!(!a.contains(&4));
+        assert_eq!(a, b);
     }
 }

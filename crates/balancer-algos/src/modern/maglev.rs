@@ -97,6 +97,9 @@ impl MaglevTable {
             skip.push(mix64(id ^ 0x736b_6970_7065_7232) % (m - 1) + 1);
         }
         let mut credit = vec![0u64; members.len()];
+        // Which slots are taken, one bit each: 8 KiB for 65537 slots stays in L1, so
+        // the many probes that hit taken slots near the end cost little.
+        let mut taken = vec![0u64; (size as usize).div_ceil(64)];
         let mut filled = 0u64;
         'fill: loop {
             for i in 0..members.len() {
@@ -111,7 +114,9 @@ impl MaglevTable {
                         if position[i] >= m {
                             position[i] -= m;
                         }
-                        if slots[c] == EMPTY {
+                        let (word, bit) = (c / 64, 1u64 << (c % 64));
+                        if taken[word] & bit == 0 {
+                            taken[word] |= bit;
                             slots[c] = i as u32;
                             break;
                         }
