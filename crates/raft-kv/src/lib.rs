@@ -3,7 +3,9 @@
 //! - [`raft`]: the I/O-free consensus core (`tick`, `step`, `propose`, `ready`, `advance`).
 //! - [`storage`]: the write-ahead log, hard state and snapshot files.
 //! - [`transport`]: the TCP peer transport.
+//! - [`sim`]: the deterministic simulation that checks the core (safety, linearizability).
 
 pub mod raft;
+pub mod sim;
 pub mod storage;
 pub mod transport;

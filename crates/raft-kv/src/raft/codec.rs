@@ -75,7 +75,7 @@ pub trait Codec: Sized {
     }
 }
 
-fn put_varint(buf: &mut BytesMut, mut v: u64) {
+pub(crate) fn put_varint(buf: &mut BytesMut, mut v: u64) {
     while v >= 0x80 {
         buf.put_u8((v as u8) | 0x80);
         v >>= 7;
@@ -83,7 +83,7 @@ fn put_varint(buf: &mut BytesMut, mut v: u64) {
     buf.put_u8(v as u8);
 }
 
-fn put_bytes(buf: &mut BytesMut, b: &[u8]) {
+pub(crate) fn put_bytes(buf: &mut BytesMut, b: &[u8]) {
     put_varint(buf, b.len() as u64);
     buf.put_slice(b);
 }
@@ -100,13 +100,13 @@ fn put_ids(buf: &mut BytesMut, ids: &[NodeId]) {
 }
 
 /// A cursor over the input that never reads past its end.
-struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn new(buf: &'a [u8]) -> Self {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
         Reader { buf, pos: 0 }
     }
 
@@ -114,14 +114,14 @@ impl<'a> Reader<'a> {
         self.buf.len() - self.pos
     }
 
-    fn finish(&self) -> Result<(), DecodeError> {
+    pub(crate) fn finish(&self) -> Result<(), DecodeError> {
         match self.remaining() {
             0 => Ok(()),
             count => Err(DecodeError::TrailingBytes { count }),
         }
     }
 
-    fn u8(&mut self) -> Result<u8, DecodeError> {
+    pub(crate) fn u8(&mut self) -> Result<u8, DecodeError> {
         let b = *self.buf.get(self.pos).ok_or(DecodeError::Truncated {
             offset: self.pos,
             needed: 1,
@@ -130,7 +130,7 @@ impl<'a> Reader<'a> {
         Ok(b)
     }
 
-    fn varint(&mut self) -> Result<u64, DecodeError> {
+    pub(crate) fn varint(&mut self) -> Result<u64, DecodeError> {
         let start = self.pos;
         let mut value: u64 = 0;
         for shift in (0..70).step_by(7) {
@@ -175,7 +175,7 @@ impl<'a> Reader<'a> {
         Ok(len as usize)
     }
 
-    fn bytes(&mut self) -> Result<Bytes, DecodeError> {
+    pub(crate) fn bytes(&mut self) -> Result<Bytes, DecodeError> {
         let len = self.length("bytes", 1)?;
         let out = Bytes::copy_from_slice(&self.buf[self.pos..self.pos + len]);
         self.pos += len;

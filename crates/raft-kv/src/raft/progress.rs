@@ -1,0 +1,183 @@
+//! What the leader knows about each follower's log, and how fast it may send to it.
+//!
+//! States and transitions (as in etcd's raft):
+//!
+//! ```text
+//!            reject / heartbeat silence            snapshot needed
+//!   Replicate ----------------------------> Probe --------------> Snapshot
+//!       ^                                    |                       |
+//!       +----------- append accepted --------+<---- installed -------+
+//! ```
+//!
+//! - **Probe**: one append in flight at a time until the follower's match index is found.
+//! - **Replicate**: appends are pipelined, `next` advances optimistically, bounded by
+//!   [`Inflights`] (messages and bytes), so a slow follower cannot make the leader buffer
+//!   without limit.
+//! - **Snapshot**: the follower is behind the compacted log; chunks are sent one at a time.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use super::types::{Index, SnapshotMeta};
+
+/// Bounded window of appends sent but not yet acknowledged.
+#[derive(Debug, Clone)]
+pub(crate) struct Inflights {
+    /// (last index of the message, bytes in it), oldest first.
+    window: VecDeque<(Index, u64)>,
+    bytes: u64,
+    max_count: usize,
+    max_bytes: u64,
+}
+
+impl Inflights {
+    pub(crate) fn new(max_count: usize, max_bytes: u64) -> Self {
+        Inflights {
+            window: VecDeque::new(),
+            bytes: 0,
+            max_count: max_count.max(1),
+            max_bytes,
+        }
+    }
+
+    pub(crate) fn full(&self) -> bool {
+        self.window.len() >= self.max_count || (self.max_bytes > 0 && self.bytes >= self.max_bytes)
+    }
+
+    pub(crate) fn add(&mut self, last: Index, bytes: u64) {
+        self.window.push_back((last, bytes));
+        self.bytes += bytes;
+    }
+
+    /// Frees every message whose last index is `<= index`.
+    pub(crate) fn free_to(&mut self, index: Index) {
+        while let Some(&(last, bytes)) = self.window.front() {
+            if last > index {
+                break;
+            }
+            self.bytes -= bytes;
+            self.window.pop_front();
+        }
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.window.clear();
+        self.bytes = 0;
+    }
+}
+
+/// Replication mode of one follower.
+#[derive(Debug, Clone)]
+pub(crate) enum ProgressState {
+    Probe,
+    Replicate,
+    Snapshot(SnapshotTransfer),
+}
+
+/// A snapshot being streamed to a follower.
+#[derive(Debug, Clone)]
+pub(crate) struct SnapshotTransfer {
+    pub(crate) meta: SnapshotMeta,
+    pub(crate) data: Bytes,
+    /// Offset of the next chunk to send (everything before it was acknowledged).
+    pub(crate) offset: u64,
+}
+
+/// The leader's view of one peer.
+#[derive(Debug, Clone)]
+pub(crate) struct Progress {
+    /// Highest index known to be replicated on the peer.
+    pub(crate) matched: Index,
+    /// Next index to send.
+    pub(crate) next: Index,
+    pub(crate) state: ProgressState,
+    /// In probe state: an append is outstanding, wait for an answer or a heartbeat.
+    pub(crate) probe_sent: bool,
+    pub(crate) inflights: Inflights,
+    /// Heard from since the last check-quorum round.
+    pub(crate) recent_active: bool,
+    /// Highest read-index sequence the peer acknowledged in this term.
+    pub(crate) read_ack: u64,
+}
+
+impl Progress {
+    pub(crate) fn new(next: Index, max_inflight: usize, max_inflight_bytes: u64) -> Self {
+        Progress {
+            matched: 0,
+            next,
+            state: ProgressState::Probe,
+            probe_sent: false,
+            inflights: Inflights::new(max_inflight, max_inflight_bytes),
+            recent_active: true,
+            read_ack: 0,
+        }
+    }
+
+    pub(crate) fn become_probe(&mut self) {
+        if let ProgressState::Snapshot(t) = &self.state {
+            let pending = t.meta.index;
+            self.next = (self.matched + 1).max(pending + 1);
+        } else {
+            self.next = self.matched + 1;
+        }
+        self.state = ProgressState::Probe;
+        self.probe_sent = false;
+        self.inflights.reset();
+    }
+
+    pub(crate) fn become_replicate(&mut self) {
+        self.state = ProgressState::Replicate;
+        self.next = self.matched + 1;
+        self.probe_sent = false;
+        self.inflights.reset();
+    }
+
+    pub(crate) fn become_snapshot(&mut self, meta: SnapshotMeta, data: Bytes) {
+        self.state = ProgressState::Snapshot(SnapshotTransfer {
+            meta,
+            data,
+            offset: 0,
+        });
+        self.probe_sent = false;
+        self.inflights.reset();
+    }
+
+    /// Whether the leader should hold further appends back.
+    pub(crate) fn is_paused(&self) -> bool {
+        match self.state {
+            ProgressState::Probe => self.probe_sent,
+            ProgressState::Replicate => self.inflights.full(),
+            ProgressState::Snapshot(_) => true,
+        }
+    }
+
+    /// An append was accepted up to `index`; returns whether it taught us anything new.
+    pub(crate) fn maybe_update(&mut self, index: Index) -> bool {
+        let updated = index > self.matched;
+        if updated {
+            self.matched = index;
+            self.probe_sent = false;
+        }
+        self.next = self.next.max(index + 1);
+        updated
+    }
+
+    /// An append at `rejected` was refused; moves `next` back. Returns false for a stale
+    /// rejection (one that predates what we already know).
+    pub(crate) fn maybe_decr_to(&mut self, rejected: Index, hint: Index) -> bool {
+        if matches!(self.state, ProgressState::Replicate) {
+            if rejected <= self.matched {
+                return false;
+            }
+            self.next = self.matched + 1;
+            return true;
+        }
+        if self.next == 0 || self.next - 1 != rejected {
+            return false;
+        }
+        self.next = (hint + 1).min(rejected).max(self.matched + 1).max(1);
+        self.probe_sent = false;
+        true
+    }
+}
