@@ -63,7 +63,9 @@ mod status;
 pub use agent_reply::{AgentAdminState, AgentOpState, AgentReply};
 pub use error::Error;
 pub use machine::{CheckTiming, HealthMachine, HealthState, Phase, Transition, TransitionCause};
-pub use monitor::{Monitor, MonitorConfig, StateChange, TargetId, TargetSnapshot, TargetSpec};
+pub use monitor::{
+    AgentTrack, Monitor, MonitorConfig, StateChange, TargetId, TargetSnapshot, TargetSpec,
+};
 pub use observe::{ErrorObserver, ObserveLayer, OnError, RequestOutcome};
 pub use outlier::{EjectReason, OutlierConfig, OutlierDetector, OutlierEvent, SuccessRateConfig};
 pub use probe::{Check, CheckSpec, Timeouts};

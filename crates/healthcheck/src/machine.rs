@@ -14,6 +14,9 @@
 //! A pass while going down climbs back toward full health, and a fail while going up
 //! slides back toward zero, so flapping targets neither rise nor fall early.
 //!
+//! An agent (HAProxy `agent-check`) can hold a target down on top of this: the target
+//! is up only while the checks say up and the agent does not say down.
+//!
 //! The delay before the next check depends on the phase: `inter` at full health,
 //! `fastinter` while moving between states (and once after an observed error asks for
 //! it), `downinter` while fully down.
@@ -111,6 +114,8 @@ pub enum TransitionCause {
     Checks,
     /// Errors observed in live traffic triggered an `on-error` action.
     ObservedErrors(OnError),
+    /// The target's agent said it is down, or stopped saying so.
+    Agent,
 }
 
 /// A change of [`HealthState`].
@@ -131,7 +136,11 @@ pub struct Transition {
 pub struct HealthMachine {
     timing: CheckTiming,
     health: u32,
-    state: HealthState,
+    /// The verdict of the health checks alone.
+    checks_state: HealthState,
+    /// An agent said down, fail, stopped or maint: the target is down whatever the
+    /// health checks say (HAProxy ANDs the two).
+    agent_down: bool,
     /// Set by an observed-error action: use `fastinter` for the next check even at
     /// full health, because traffic suggests something is wrong.
     hurry: bool,
@@ -150,7 +159,8 @@ impl HealthMachine {
         Ok(Self {
             timing,
             health: if initial == HealthState::Up { full } else { 0 },
-            state: initial,
+            checks_state: initial,
+            agent_down: false,
             hurry: false,
             last_change: now,
             down_since: (initial == HealthState::Down).then_some(now),
@@ -166,39 +176,47 @@ impl HealthMachine {
 
     /// Feed one check result (`passed` as given by [`crate::CheckResult::passed`]).
     pub fn record(&mut self, now: Instant, passed: bool) -> Option<Transition> {
+        let before = self.state();
         self.hurry = false;
         self.checks += 1;
         if passed {
-            self.pass(now, TransitionCause::Checks)
+            self.pass();
         } else {
             self.failures += 1;
-            self.fail(now, TransitionCause::Checks)
+            self.fail();
         }
+        self.settle(now, before, TransitionCause::Checks)
     }
 
-    fn pass(&mut self, now: Instant, cause: TransitionCause) -> Option<Transition> {
+    fn pass(&mut self) {
         if self.health < self.full_health() {
             self.health += 1;
         }
-        if self.state == HealthState::Down && self.health >= self.timing.rise {
+        if self.checks_state == HealthState::Down && self.health >= self.timing.rise {
             self.health = self.full_health();
-            return Some(self.change(now, HealthState::Up, cause));
+            self.checks_state = HealthState::Up;
         }
-        None
     }
 
-    fn fail(&mut self, now: Instant, cause: TransitionCause) -> Option<Transition> {
+    fn fail(&mut self) {
         self.health = self.health.saturating_sub(1);
-        if self.state == HealthState::Up && self.health < self.timing.rise {
+        if self.checks_state == HealthState::Up && self.health < self.timing.rise {
             self.health = 0;
-            return Some(self.change(now, HealthState::Down, cause));
+            self.checks_state = HealthState::Down;
         }
-        None
     }
 
-    fn change(&mut self, now: Instant, to: HealthState, cause: TransitionCause) -> Transition {
-        let from = self.state;
-        self.state = to;
+    /// Report a transition if the combined state moved, and keep the books.
+    fn settle(
+        &mut self,
+        now: Instant,
+        from: HealthState,
+        cause: TransitionCause,
+    ) -> Option<Transition> {
+        let to = self.state();
+        if to == from {
+            return None;
+        }
         self.last_change = now;
         match to {
             HealthState::Down => self.down_since = Some(now),
@@ -208,62 +226,93 @@ impl HealthMachine {
                 }
             }
         }
-        Transition {
+        Some(Transition {
             from,
             to,
             at: now,
             cause,
-        }
+        })
     }
 
     /// Apply an HAProxy `on-error` action decided by [`crate::ErrorObserver`].
     pub fn apply_on_error(&mut self, now: Instant, action: OnError) -> Option<Transition> {
+        let before = self.state();
         self.hurry = true;
-        let cause = TransitionCause::ObservedErrors(action);
         match action {
-            OnError::Fastinter => None,
+            OnError::Fastinter => {}
             OnError::FailCheck => {
                 self.failures += 1;
-                self.fail(now, cause)
+                self.fail();
             }
             OnError::SuddenDeath => {
                 // One failed check away from down: health sits exactly at `rise`.
-                if self.state == HealthState::Up {
+                if self.checks_state == HealthState::Up {
                     self.health = self.health.min(self.timing.rise);
-                    None
                 } else {
                     self.health = 0;
-                    None
                 }
             }
             OnError::MarkDown => {
                 self.health = 0;
-                (self.state == HealthState::Up).then(|| self.change(now, HealthState::Down, cause))
+                self.checks_state = HealthState::Down;
             }
         }
+        self.settle(now, before, TransitionCause::ObservedErrors(action))
     }
 
-    /// The delay to wait before the next check, without jitter.
+    /// Record what the target's agent said: `down` is true for down, fail, stopped or
+    /// maint. An unreachable agent should not be reported at all (HAProxy does not
+    /// count it: reachability is the health check's job).
+    pub fn set_agent_down(&mut self, now: Instant, down: bool) -> Option<Transition> {
+        let before = self.state();
+        self.agent_down = down;
+        self.settle(now, before, TransitionCause::Agent)
+    }
+
+    /// The delay to wait before the next check, without jitter. It follows the health
+    /// checks' own progress, whatever an agent says.
     pub fn next_delay(&self) -> Duration {
         let fast = self.timing.fastinter.unwrap_or(self.timing.inter);
         if self.hurry {
             return fast;
         }
-        match self.phase() {
+        match self.checks_phase() {
             Phase::Up => self.timing.inter,
             Phase::GoingDown | Phase::GoingUp => fast,
             Phase::Down => self.timing.downinter.unwrap_or(self.timing.inter),
         }
     }
 
-    /// The current state.
+    /// The current state: up only if the health checks say up and no agent says down.
     pub fn state(&self) -> HealthState {
-        self.state
+        if self.agent_down {
+            HealthState::Down
+        } else {
+            self.checks_state
+        }
     }
 
-    /// The current phase.
+    /// The health checks' verdict alone, ignoring any agent.
+    pub fn checks_state(&self) -> HealthState {
+        self.checks_state
+    }
+
+    /// Whether an agent currently holds the target down.
+    pub fn agent_down(&self) -> bool {
+        self.agent_down
+    }
+
+    /// The current phase; an agent holding the target down makes it [`Phase::Down`].
     pub fn phase(&self) -> Phase {
-        match self.state {
+        if self.agent_down {
+            Phase::Down
+        } else {
+            self.checks_phase()
+        }
+    }
+
+    fn checks_phase(&self) -> Phase {
+        match self.checks_state {
             HealthState::Up if self.health >= self.full_health() => Phase::Up,
             HealthState::Up => Phase::GoingDown,
             HealthState::Down if self.health == 0 => Phase::Down,
@@ -448,6 +497,44 @@ mod tests {
         assert_eq!(t.cause, TransitionCause::ObservedErrors(OnError::MarkDown));
         assert_eq!(m.phase(), Phase::Down);
         assert_eq!(m.next_delay(), 2 * S, "fastinter after mark-down");
+    }
+
+    #[test]
+    fn agent_holds_down_on_top_of_checks() {
+        let t0 = Instant::now();
+        let mut m = HealthMachine::new(timing(), HealthState::Up, t0).expect("valid");
+        let t = m.set_agent_down(t0 + S, true).expect("agent takes it down");
+        assert_eq!((t.to, t.cause), (HealthState::Down, TransitionCause::Agent));
+        assert_eq!(m.phase(), Phase::Down);
+        assert_eq!(m.checks_state(), HealthState::Up);
+        assert_eq!(
+            m.next_delay(),
+            10 * S,
+            "check pace follows the checks, not the agent"
+        );
+        assert_eq!(
+            m.set_agent_down(t0 + S, true),
+            None,
+            "repeating changes nothing"
+        );
+        // While the agent holds it down, failing checks bring the checks' verdict down
+        // silently; the agent letting go then leaves it down.
+        for i in 0..3 {
+            assert_eq!(m.record(t0 + 2 * S + S * i, false), None);
+        }
+        assert_eq!(m.set_agent_down(t0 + 5 * S, false), None);
+        assert_eq!(m.state(), HealthState::Down);
+        m.record(t0 + 6 * S, true);
+        let up = m.record(t0 + 7 * S, true).expect("checks bring it up");
+        assert_eq!(up.cause, TransitionCause::Checks);
+        assert_eq!(m.total_downtime(t0 + 7 * S), 6 * S);
+        // And the other way: checks up, agent lets go, up again at once.
+        m.set_agent_down(t0 + 8 * S, true);
+        let back = m
+            .set_agent_down(t0 + 9 * S, false)
+            .expect("agent releases it");
+        assert_eq!(back.to, HealthState::Up);
+        assert_eq!(m.total_downtime(t0 + 20 * S), 7 * S);
     }
 
     #[test]

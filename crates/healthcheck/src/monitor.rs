@@ -70,6 +70,24 @@ pub struct TargetSpec {
     pub initial: HealthState,
     /// Traffic-based health: layer, `error-limit`, `on-error`.
     pub observe: Option<(ObserveLayer, u32, OnError)>,
+    /// An agent check run beside the health check (HAProxy `agent-check`).
+    pub agent: Option<AgentTrack>,
+}
+
+/// An agent check on its own interval (HAProxy `agent-check agent-inter`).
+///
+/// Its replies set the target's weight and admin state, and `down`, `fail`, `stopped`
+/// or `maint` hold the target down until the agent says otherwise. An agent that cannot
+/// be reached changes nothing: reachability is the health check's business.
+#[derive(Debug, Clone)]
+pub struct AgentTrack {
+    /// The agent probe, normally built from [`crate::CheckSpec::Agent`]; results
+    /// without an agent reply are ignored.
+    pub check: Check,
+    /// Interval between agent checks.
+    pub inter: Duration,
+    /// Agent probe timeouts.
+    pub timeouts: Timeouts,
 }
 
 impl TargetSpec {
@@ -82,6 +100,7 @@ impl TargetSpec {
             timeouts: Timeouts::default(),
             initial: HealthState::Up,
             observe: None,
+            agent: None,
         }
     }
 }
@@ -125,8 +144,10 @@ pub struct TargetSnapshot {
     pub last_duration: Option<Duration>,
     /// The last weight a probe asked for.
     pub weight: Option<WeightHint>,
-    /// The last agent reply (admin state, maxconn), for agent checks.
+    /// The last agent reply (admin state, maxconn), from an agent check.
     pub agent: Option<AgentReply>,
+    /// Whether an agent currently holds the target down.
+    pub agent_down: bool,
     /// Checks run.
     pub checks: u64,
     /// Checks failed.
@@ -142,13 +163,14 @@ struct TargetState {
     observer: Option<ErrorObserver>,
     last: Option<CheckResult>,
     weight: Option<WeightHint>,
+    agent: Option<AgentReply>,
 }
 
 struct TargetEntry {
     addr: SocketAddr,
     state: Arc<Mutex<TargetState>>,
     wake: Arc<Notify>,
-    task: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 /// Runs checks for many targets and reports their state.
@@ -201,30 +223,40 @@ impl Monitor {
             observer,
             last: None,
             weight: None,
+            agent: None,
         }));
         let wake = Arc::new(Notify::new());
-        let runner = TargetRunner {
+        let runner = |role: Role, check: Check, timeouts: Timeouts, salt: u64| TargetRunner {
             id,
             addr: spec.addr,
-            check: spec.check,
-            timeouts: spec.timeouts,
+            role,
+            check,
+            timeouts,
             state: state.clone(),
             wake: wake.clone(),
             permits: self.permits.clone(),
             changes: self.changes.clone(),
             spread_percent: self.config.spread_checks_percent,
             rng: SmallRng::seed_from_u64(
-                self.config.seed ^ id.0.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                self.config.seed ^ id.0.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ salt,
             ),
         };
-        let task = tokio::spawn(runner.run());
+        let mut tasks = vec![tokio::spawn(
+            runner(Role::Health, spec.check.clone(), spec.timeouts, 0).run(),
+        )];
+        if let Some(agent) = &spec.agent {
+            let role = Role::Agent { inter: agent.inter };
+            tasks.push(tokio::spawn(
+                runner(role, agent.check.clone(), agent.timeouts, 0xa9e7).run(),
+            ));
+        }
         self.targets.lock().insert(
             id,
             TargetEntry {
                 addr: spec.addr,
                 state,
                 wake,
-                task,
+                tasks,
             },
         );
         Ok(id)
@@ -235,7 +267,7 @@ impl Monitor {
     pub fn remove(&self, id: TargetId) -> bool {
         match self.targets.lock().remove(&id) {
             Some(entry) => {
-                entry.task.abort();
+                entry.tasks.iter().for_each(JoinHandle::abort);
                 true
             }
             None => false,
@@ -303,7 +335,7 @@ impl Monitor {
 impl Drop for Monitor {
     fn drop(&mut self) {
         for entry in self.targets.get_mut().values() {
-            entry.task.abort();
+            entry.tasks.iter().for_each(JoinHandle::abort);
         }
     }
 }
@@ -319,7 +351,8 @@ fn snapshot_of(id: TargetId, entry: &TargetEntry, now: std::time::Instant) -> Ta
         last_description: st.last.as_ref().map(|r| r.description.clone()),
         last_duration: st.last.as_ref().map(|r| r.duration),
         weight: st.weight,
-        agent: st.last.as_ref().and_then(|r| r.agent.clone()),
+        agent: st.agent.clone(),
+        agent_down: st.machine.agent_down(),
         checks: st.machine.checks(),
         failures: st.machine.failures(),
         last_change: st.machine.last_change(),
@@ -327,9 +360,19 @@ fn snapshot_of(id: TargetId, entry: &TargetEntry, now: std::time::Instant) -> Ta
     }
 }
 
+/// What a runner task does for its target.
+#[derive(Debug, Clone, Copy)]
+enum Role {
+    /// Runs the health check and drives the rise/fall machine.
+    Health,
+    /// Runs the agent check every `inter`.
+    Agent { inter: Duration },
+}
+
 struct TargetRunner {
     id: TargetId,
     addr: SocketAddr,
+    role: Role,
     check: Check,
     timeouts: Timeouts,
     state: Arc<Mutex<TargetState>>,
@@ -358,12 +401,23 @@ impl TargetRunner {
     async fn run(mut self) {
         // The first check of each target falls at a random point of its first interval,
         // so thousands of targets added together do not all fire at once.
-        let inter = self.state.lock().machine.timing().inter;
+        let inter = match self.role {
+            Role::Health => self.state.lock().machine.timing().inter,
+            Role::Agent { inter } => inter,
+        };
         let mut due = Instant::now() + inter.mul_f64(self.rng.random_range(0.0..1.0));
+        let wake = self.wake.clone();
         loop {
+            // Only the health runner answers wake-ups: they are about its schedule.
+            let woken = async {
+                match self.role {
+                    Role::Health => wake.notified().await,
+                    Role::Agent { .. } => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = tokio::time::sleep_until(due) => {}
-                _ = self.wake.notified() => {
+                _ = woken => {
                     // Observed errors changed the schedule; wait the new, shorter delay.
                     due = Instant::now() + self.state.lock().machine.next_delay();
                     continue;
@@ -376,10 +430,40 @@ impl TargetRunner {
                 };
                 self.check.run(self.addr, self.timeouts).await
             };
-            let next = self.record(result);
+            let next = match self.role {
+                Role::Health => self.record(result),
+                Role::Agent { inter } => {
+                    self.record_agent(result);
+                    inter
+                }
+            };
             // Intervals run from check start, as HAProxy's do, so the check rate does not
             // drift with check duration; a check slower than its interval runs back to back.
             due = (started + self.jittered(next)).max(Instant::now());
+        }
+    }
+
+    fn record_agent(&mut self, result: CheckResult) {
+        let Some(reply) = result.agent.clone() else {
+            return;
+        };
+        let now = Instant::now().into_std();
+        let mut st = self.state.lock();
+        if let Some(percent) = reply.weight_percent {
+            st.weight = Some(WeightHint::Percent(percent));
+        }
+        let transition = st.machine.set_agent_down(now, reply.forces_down());
+        st.agent = Some(reply);
+        if let Some(t) = transition {
+            let _ = self.changes.send(StateChange {
+                target: self.id,
+                addr: self.addr,
+                from: t.from,
+                to: t.to,
+                cause: t.cause,
+                result,
+                at: t.at,
+            });
         }
     }
 
@@ -389,6 +473,9 @@ impl TargetRunner {
         let transition = st.machine.record(now, result.passed());
         if result.weight.is_some() {
             st.weight = result.weight;
+        }
+        if result.agent.is_some() {
+            st.agent = result.agent.clone();
         }
         if let Some(t) = transition {
             let _ = self.changes.send(StateChange {

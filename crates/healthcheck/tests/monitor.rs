@@ -264,6 +264,77 @@ fn bad_target_configuration_is_an_error() {
 }
 
 #[tokio::test]
+async fn agent_holds_the_target_down_and_sets_its_weight() {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    let service = tcp_server(|_s| async {}).await;
+    let say_down = Arc::new(AtomicBool::new(false));
+    let flag = say_down.clone();
+    let agent = tcp_server(move |mut s| {
+        let down = flag.load(Ordering::SeqCst);
+        async move {
+            let line: &[u8] = if down {
+                b"maint 0%\n"
+            } else {
+                b"up ready 60%\n"
+            };
+            let _ = s.write_all(line).await;
+        }
+    })
+    .await;
+    let (monitor, mut changes) = Monitor::new(MonitorConfig::default());
+    let mut spec = tcp_target(service.addr);
+    spec.agent = Some(healthcheck::AgentTrack {
+        check: CheckSpec::Agent(healthcheck::probe::AgentSpec {
+            port: Some(agent.addr.port()),
+            send: None,
+        })
+        .build()
+        .expect("valid"),
+        inter: Duration::from_millis(30),
+        timeouts: Timeouts::default(),
+    });
+    let id = monitor.add(spec).expect("valid");
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while monitor.snapshot(id).expect("exists").weight != Some(healthcheck::WeightHint::Percent(60))
+    {
+        assert!(Instant::now() < deadline, "agent weight never arrived");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    say_down.store(true, Ordering::SeqCst);
+    let down = next_change(&mut changes, Duration::from_secs(5)).await;
+    assert_eq!(
+        (down.to, down.cause),
+        (HealthState::Down, TransitionCause::Agent)
+    );
+    let snap = monitor.snapshot(id).expect("exists");
+    assert!(snap.agent_down);
+    assert_eq!(
+        snap.last_status,
+        Some(CheckStatus::L4Ok),
+        "health checks still pass"
+    );
+    say_down.store(false, Ordering::SeqCst);
+    let up = next_change(&mut changes, Duration::from_secs(5)).await;
+    assert_eq!((up.to, up.cause), (HealthState::Up, TransitionCause::Agent));
+
+    // An agent that goes away changes nothing.
+    drop(agent);
+    let checks_before = monitor.snapshot(id).expect("exists").checks;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while monitor.snapshot(id).expect("exists").checks < checks_before + 5 {
+        assert!(Instant::now() < deadline, "health checks stopped");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        changes.try_recv().is_err(),
+        "no change from an unreachable agent"
+    );
+    assert_eq!(monitor.snapshot(id).expect("exists").state, HealthState::Up);
+}
+
+#[tokio::test]
 async fn removing_a_target_kills_its_running_script_group() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().expect("tempdir");
