@@ -4,7 +4,9 @@
 //! - [`storage`]: the write-ahead log, hard state and snapshot files.
 //! - [`transport`]: the TCP peer transport.
 //! - [`sim`]: the deterministic simulation that checks the core (safety, linearizability).
+//! - [`node`]: the driver that runs the core with real disk, network and time.
 
+pub mod node;
 pub mod raft;
 pub mod sim;
 pub mod storage;

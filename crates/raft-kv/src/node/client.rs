@@ -1,0 +1,139 @@
+//! A line protocol to a [`KvMachine`] node, for the `raft-kv-node` binary and
+//! the real-process tests.
+//!
+//! ```text
+//! PUT <key> <value>   ->  OK <index> | ERR NOTLEADER <id or -> | ERR <reason>
+//! GET <key>           ->  VALUE <value> | NOTFOUND | ERR NOTLEADER <id or -> | ERR <reason>
+//! DUMP                ->  DUMP <n>, then n lines `<key> <value>` (after one read barrier)
+//! STATUS              ->  STATUS id=<id> role=<role> term=<t> leader=<id or -> commit=<i>
+//!                         applied=<i> last=<i> readies=<n> commit_batches=<n> syncs=<n>
+//! ```
+//!
+//! `OK` is sent only after the put is committed and applied on this node; a
+//! `GET` passes a ReadIndex barrier first, so it sees every acknowledged put.
+//! Keys and values are single words (no spaces); lines are at most 64 KiB.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::driver::NodeHandle;
+use super::error::NodeError;
+use super::kv_machine::{KvMachine, encode_put};
+
+const MAX_LINE: u64 = 64 << 10;
+
+/// Accepts client connections on `listener` until the task is dropped.
+pub async fn serve_kv_clients(
+    listener: TcpListener,
+    node: NodeHandle<KvMachine>,
+    request_timeout: Duration,
+) -> std::io::Result<()> {
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let node = node.clone();
+        tokio::spawn(async move {
+            if let Err(e) = serve_connection(stream, node, request_timeout).await {
+                tracing::debug!(error = %e, "client connection closed");
+            }
+        });
+    }
+}
+
+async fn read_line<R: AsyncRead + Unpin>(
+    reader: &mut BufReader<R>,
+    line: &mut String,
+) -> std::io::Result<bool> {
+    line.clear();
+    let n = reader.take(MAX_LINE).read_line(line).await?;
+    Ok(n > 0)
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    node: NodeHandle<KvMachine>,
+    request_timeout: Duration,
+) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::new(read);
+    let mut line = String::new();
+    while read_line(&mut reader, &mut line).await? {
+        let answer = answer(&node, line.trim_end(), request_timeout).await;
+        write.write_all(answer.as_bytes()).await?;
+        write.write_all(b"\n").await?;
+    }
+    Ok(())
+}
+
+fn error_line(e: NodeError) -> String {
+    match e {
+        NodeError::NotLeader { leader } => format!(
+            "ERR NOTLEADER {}",
+            leader.map_or_else(|| "-".to_string(), |l| l.to_string())
+        ),
+        NodeError::Dropped => "ERR DROPPED".into(),
+        NodeError::Stopped => "ERR STOPPED".into(),
+        other => format!("ERR {}", other.to_string().replace('\n', " ")),
+    }
+}
+
+async fn answer(node: &NodeHandle<KvMachine>, line: &str, request_timeout: Duration) -> String {
+    let mut words = line.split_ascii_whitespace();
+    match (words.next(), words.next(), words.next(), words.next()) {
+        (Some("PUT"), Some(key), Some(value), None) => {
+            let command = encode_put(key.as_bytes(), value.as_bytes());
+            match tokio::time::timeout(request_timeout, node.propose(command)).await {
+                Err(_) => "ERR TIMEOUT".into(),
+                Ok(Ok((index, true))) => format!("OK {index}"),
+                Ok(Ok((_, false))) => "ERR REJECTED".into(),
+                Ok(Err(e)) => error_line(e),
+            }
+        }
+        (Some("GET"), Some(key), None, None) => {
+            let key = Bytes::copy_from_slice(key.as_bytes());
+            let read = node.read(move |machine| machine.get(&key).cloned());
+            match tokio::time::timeout(request_timeout, read).await {
+                Err(_) => "ERR TIMEOUT".into(),
+                Ok(Ok(Some(value))) => format!("VALUE {}", String::from_utf8_lossy(&value)),
+                Ok(Ok(None)) => "NOTFOUND".into(),
+                Ok(Err(e)) => error_line(e),
+            }
+        }
+        (Some("DUMP"), None, None, None) => {
+            let read = node.read(|machine| {
+                let mut out = format!("DUMP {}", machine.len());
+                for (key, value) in machine.iter() {
+                    out.push('\n');
+                    out.push_str(&String::from_utf8_lossy(key));
+                    out.push(' ');
+                    out.push_str(&String::from_utf8_lossy(value));
+                }
+                out
+            });
+            match tokio::time::timeout(request_timeout, read).await {
+                Err(_) => "ERR TIMEOUT".into(),
+                Ok(Ok(dump)) => dump,
+                Ok(Err(e)) => error_line(e),
+            }
+        }
+        (Some("STATUS"), None, None, None) => {
+            let s = node.status();
+            format!(
+                "STATUS id={} role={:?} term={} leader={} commit={} applied={} last={} readies={} commit_batches={} syncs={}",
+                s.id,
+                s.role,
+                s.term,
+                s.leader.map_or_else(|| "-".to_string(), |l| l.to_string()),
+                s.commit,
+                s.applied,
+                s.last_index,
+                s.readies,
+                s.commit_batches,
+                s.wal_syncs
+            )
+        }
+        _ => "ERR BADREQUEST".into(),
+    }
+}

@@ -1,0 +1,700 @@
+//! The node driver: one tokio task that owns the consensus core, its durable
+//! storage and the state machine, and runs the `Ready` cycle with real I/O.
+//!
+//! ```text
+//! loop {
+//!     wait for: timer tick | peer message | client request
+//!     feed it to the core (tick / step / propose / read_index)
+//!     drain whatever else is already waiting (batching)
+//!     if core has a Ready:
+//!         persist snapshot, entries, hard state       -- one fsync (group commit)
+//!         send messages                               -- only after the fsync
+//!         restore snapshot, apply committed entries   -- answer proposers
+//!         queue confirmed reads until applied
+//!         advance
+//!         maybe snapshot the state machine and compact the log
+//! }
+//! ```
+//!
+//! Everything that arrives while one Ready is being persisted joins the next
+//! one, so under load many proposals share a single fsync.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use super::error::NodeError;
+use crate::raft::{
+    Codec, ConfChange, ConfChangeKind, ConfState, Config, EntryKind, Error as RaftError, Index,
+    Message, NodeId, RawNode, Ready, Role, StateMachine, Storage, Term,
+};
+use crate::storage::{DiskStorage, WalOptions};
+use crate::transport::{Transport, TransportConfig};
+
+/// How to run a node.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// This node's id.
+    pub id: NodeId,
+    /// Every member of the initial cluster with its peer address (this node included).
+    pub members: Vec<(NodeId, SocketAddr)>,
+    /// Where the WAL and snapshots live.
+    pub data_dir: PathBuf,
+    /// Wall-clock length of one Raft tick.
+    pub tick: Duration,
+    /// Ticks before a follower campaigns (randomised up to twice this).
+    pub election_tick: u32,
+    /// Ticks between leader heartbeats.
+    pub heartbeat_tick: u32,
+    /// Snapshot the state machine after this many applied entries (0: never).
+    pub snapshot_every: u64,
+    /// WAL layout.
+    pub wal: WalOptions,
+    /// Peer transport tunables.
+    pub transport: TransportConfig,
+    /// This node joins an existing cluster: its bootstrap membership is the
+    /// other `members`, and the leader adds it with a membership change.
+    pub joining: bool,
+}
+
+impl NodeConfig {
+    /// Defaults for `id` in a cluster of `members`, storing under `data_dir`.
+    pub fn new(id: NodeId, members: Vec<(NodeId, SocketAddr)>, data_dir: PathBuf) -> Self {
+        NodeConfig {
+            id,
+            members,
+            data_dir,
+            tick: Duration::from_millis(50),
+            election_tick: 10,
+            heartbeat_tick: 1,
+            snapshot_every: 10_000,
+            wal: WalOptions::default(),
+            transport: TransportConfig::default(),
+            joining: false,
+        }
+    }
+}
+
+/// What a node reports about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeStatus {
+    /// The node's id.
+    pub id: NodeId,
+    /// Its role.
+    pub role: Role,
+    /// Its term.
+    pub term: Term,
+    /// The leader it knows of.
+    pub leader: Option<NodeId>,
+    /// Its commit index.
+    pub commit: Index,
+    /// The highest index applied to its state machine.
+    pub applied: Index,
+    /// Its last log index.
+    pub last_index: Index,
+    /// Index of its latest snapshot (0 if none).
+    pub snapshot_index: Index,
+    /// Voting members, as this node knows them.
+    pub voters: Vec<NodeId>,
+    /// Learners, as this node knows them.
+    pub learners: Vec<NodeId>,
+    /// Ready batches handled.
+    pub readies: u64,
+    /// Ready batches that carried newly committed entries.
+    pub commit_batches: u64,
+    /// Data syncs of the WAL (fsyncs), including those of rollovers.
+    pub wal_syncs: u64,
+    /// Entries applied since start.
+    pub applied_entries: u64,
+}
+
+type ReadFn<M> = Box<dyn FnOnce(Result<&M, NodeError>) + Send>;
+type ProposeReply<M> = oneshot::Sender<Result<(Index, <M as StateMachine>::Response), NodeError>>;
+
+enum Request<M: StateMachine> {
+    Propose {
+        data: Bytes,
+        reply: ProposeReply<M>,
+    },
+    Read {
+        run: ReadFn<M>,
+    },
+    ChangeMembership {
+        change: ConfChange,
+        reply: oneshot::Sender<Result<Index, NodeError>>,
+    },
+    Stop,
+}
+
+/// A handle to a running node; cheap to clone.
+pub struct NodeHandle<M: StateMachine> {
+    requests: mpsc::Sender<Request<M>>,
+    status: watch::Receiver<NodeStatus>,
+    transport: Transport,
+}
+
+impl<M: StateMachine> Clone for NodeHandle<M> {
+    fn clone(&self) -> Self {
+        NodeHandle {
+            requests: self.requests.clone(),
+            status: self.status.clone(),
+            transport: self.transport.clone(),
+        }
+    }
+}
+
+impl<M: StateMachine> NodeHandle<M>
+where
+    M: Send + 'static,
+    M::Response: Send + 'static,
+{
+    /// Proposes `command`; answers once it is committed and applied here, with
+    /// its log index and the state machine's response.
+    pub async fn propose(&self, command: Bytes) -> Result<(Index, M::Response), NodeError> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(Request::Propose {
+                data: command,
+                reply,
+            })
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        answer.await.map_err(|_| NodeError::Stopped)?
+    }
+
+    /// Runs `f` on the state machine after a linearizable read barrier
+    /// (ReadIndex): `f` sees every write acknowledged before the call.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&M) -> T + Send + 'static,
+    ) -> Result<T, NodeError> {
+        let (tx, rx) = oneshot::channel();
+        let run: ReadFn<M> = Box::new(move |machine| {
+            let _ = tx.send(machine.map(f));
+        });
+        self.requests
+            .send(Request::Read { run })
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)?
+    }
+
+    /// Proposes a single-server membership change; answers once it is
+    /// committed and applied here. For `AddVoter` and `AddLearner`, put the new
+    /// member's peer address (`IP:port`, UTF-8) in `change.context` so every
+    /// node can reach it.
+    pub async fn change_membership(&self, change: ConfChange) -> Result<Index, NodeError> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(Request::ChangeMembership { change, reply })
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        answer.await.map_err(|_| NodeError::Stopped)?
+    }
+
+    /// The node's latest status.
+    pub fn status(&self) -> NodeStatus {
+        self.status.borrow().clone()
+    }
+
+    /// Waits until `pred` holds for the status, or `deadline` passes.
+    pub async fn wait_for(
+        &self,
+        deadline: Duration,
+        mut pred: impl FnMut(&NodeStatus) -> bool,
+    ) -> Option<NodeStatus> {
+        let mut status = self.status.clone();
+        let wait = status.wait_for(|s| pred(s));
+        match tokio::time::timeout(deadline, wait).await {
+            Ok(Ok(s)) => Some(s.clone()),
+            _ => None,
+        }
+    }
+
+    /// The node's peer transport (for its counters).
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// Asks the node to stop.
+    pub async fn stop(&self) {
+        let _ = self.requests.send(Request::Stop).await;
+    }
+}
+
+/// A started node: its handle and the task running it.
+pub struct RunningNode<M: StateMachine> {
+    /// Handle for requests.
+    pub handle: NodeHandle<M>,
+    /// Completes when the node stops; an error says why it failed.
+    pub task: JoinHandle<Result<(), NodeError>>,
+}
+
+/// Opens the node's storage, restores its state machine, starts its transport
+/// on `peer_listener` and spawns its driver task.
+pub async fn start_node<M>(
+    config: NodeConfig,
+    peer_listener: TcpListener,
+    mut machine: M,
+) -> Result<RunningNode<M>, NodeError>
+where
+    M: StateMachine + Send + 'static,
+    M::Response: Send + 'static,
+{
+    let voters = ConfState::with_voters(
+        config
+            .members
+            .iter()
+            .map(|(id, _)| *id)
+            .filter(|id| !config.joining || *id != config.id),
+    );
+    let storage = DiskStorage::open(&config.data_dir, config.wal, voters)?;
+    if let Some(torn) = storage.torn_tail() {
+        tracing::warn!(path = %torn.path.display(), offset = torn.offset, "recovered from a torn WAL tail");
+    }
+    let snapshot = storage.current_snapshot().clone();
+    if !snapshot.is_empty() {
+        machine.restore(&snapshot)?;
+    }
+    let mut raft_config = Config::new(config.id);
+    raft_config.election_tick = config.election_tick;
+    raft_config.heartbeat_tick = config.heartbeat_tick;
+    raft_config.applied = snapshot.meta.index;
+    raft_config.seed = seed_for(config.id);
+    let raw = RawNode::new(raft_config, storage)?;
+
+    let peers = config
+        .members
+        .iter()
+        .filter(|(id, _)| *id != config.id)
+        .copied();
+    let (transport, inbox) =
+        Transport::start(config.id, peer_listener, peers, config.transport.clone())?;
+    let (requests_tx, requests) = mpsc::channel(4096);
+    let mut driver = Driver {
+        raw,
+        machine,
+        transport: transport.clone(),
+        inbox,
+        requests,
+        status: watch::channel(placeholder_status(config.id)).0,
+        proposals: BTreeMap::new(),
+        conf_changes: BTreeMap::new(),
+        reads: HashMap::new(),
+        ticks: 0,
+        confirmed_reads: Vec::new(),
+        next_read: 0,
+        snapshot_every: config.snapshot_every,
+        counters: Counters::default(),
+        tick: config.tick,
+    };
+    driver.publish_status();
+    let status = driver.status.subscribe();
+    let task = tokio::spawn(driver.run());
+    Ok(RunningNode {
+        handle: NodeHandle {
+            requests: requests_tx,
+            status,
+            transport,
+        },
+        task,
+    })
+}
+
+fn seed_for(id: NodeId) -> u64 {
+    // Election timeouts must differ between nodes and between restarts; the
+    // clock is a good enough source for that here (the core stays pure).
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    nanos ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+fn placeholder_status(id: NodeId) -> NodeStatus {
+    NodeStatus {
+        id,
+        role: Role::Follower,
+        term: 0,
+        leader: None,
+        commit: 0,
+        applied: 0,
+        last_index: 0,
+        snapshot_index: 0,
+        voters: Vec::new(),
+        learners: Vec::new(),
+        readies: 0,
+        commit_batches: 0,
+        wal_syncs: 0,
+        applied_entries: 0,
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    readies: u64,
+    commit_batches: u64,
+    applied_entries: u64,
+}
+
+struct Driver<M: StateMachine> {
+    raw: RawNode<DiskStorage>,
+    machine: M,
+    transport: Transport,
+    inbox: mpsc::Receiver<Message>,
+    requests: mpsc::Receiver<Request<M>>,
+    status: watch::Sender<NodeStatus>,
+    /// Proposals waiting for their entry, by index, with the term they were made in.
+    proposals: BTreeMap<Index, (Term, ProposeReply<M>)>,
+    /// Membership changes waiting for their entry, likewise.
+    conf_changes: BTreeMap<Index, (Term, oneshot::Sender<Result<Index, NodeError>>)>,
+    /// Reads waiting for the leader's confirmation, by request id, with the
+    /// tick count when they were asked (a lost confirmation must not keep
+    /// them forever).
+    reads: HashMap<u64, (u64, ReadFn<M>)>,
+    ticks: u64,
+    /// Reads confirmed at an index, waiting for the state machine to get there.
+    confirmed_reads: Vec<(Index, ReadFn<M>)>,
+    next_read: u64,
+    snapshot_every: u64,
+    counters: Counters,
+    tick: Duration,
+}
+
+/// Ticks after which an unconfirmed read is failed (its confirmation was lost).
+const READ_TIMEOUT_TICKS: u64 = 200;
+
+/// How many queued messages or requests are folded into one Ready at most.
+const MAX_BATCH: usize = 4096;
+
+impl<M> Driver<M>
+where
+    M: StateMachine + Send + 'static,
+    M::Response: Send + 'static,
+{
+    async fn run(mut self) -> Result<(), NodeError> {
+        let mut ticker = tokio::time::interval(self.tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let result = self.event_loop(&mut ticker).await;
+        self.transport.shutdown();
+        self.fail_waiting();
+        if let Err(e) = &result {
+            tracing::error!(id = self.raw.id(), error = %e, "node stopped on error");
+        }
+        result
+    }
+
+    async fn event_loop(&mut self, ticker: &mut tokio::time::Interval) -> Result<(), NodeError> {
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {
+                    self.ticks += 1;
+                    self.raw.tick();
+                    self.forget_abandoned();
+                }
+                message = self.inbox.recv() => {
+                    let Some(message) = message else { return Ok(()) };
+                    self.step(message);
+                }
+                request = self.requests.recv() => {
+                    match request {
+                        None | Some(Request::Stop) => return Ok(()),
+                        Some(request) => self.handle_request(request),
+                    }
+                }
+            }
+            // Fold in everything else already waiting, so it shares the fsync.
+            for _ in 0..MAX_BATCH {
+                match self.inbox.try_recv() {
+                    Ok(message) => self.step(message),
+                    Err(_) => break,
+                }
+            }
+            for _ in 0..MAX_BATCH {
+                match self.requests.try_recv() {
+                    Ok(Request::Stop) => return Ok(()),
+                    Ok(request) => self.handle_request(request),
+                    Err(_) => break,
+                }
+            }
+            while self.raw.has_ready() {
+                let ready = self.raw.ready();
+                self.handle_ready(ready)?;
+            }
+            self.publish_status();
+        }
+    }
+
+    fn step(&mut self, message: Message) {
+        if let Err(e) = self.raw.step(message) {
+            tracing::debug!(error = %e, "message refused by the core");
+        }
+    }
+
+    fn handle_request(&mut self, request: Request<M>) {
+        match request {
+            Request::Propose { data, reply } => match self.raw.propose(data) {
+                Ok(index) => {
+                    let term = self.raw.term();
+                    if let Some((_, earlier)) = self.proposals.insert(index, (term, reply)) {
+                        // A slot reused after a leader change: the old one lost it.
+                        let _ = earlier.send(Err(NodeError::Dropped));
+                    }
+                }
+                Err(RaftError::NotLeader { leader }) => {
+                    let _ = reply.send(Err(NodeError::NotLeader { leader }));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(NodeError::Raft(e)));
+                }
+            },
+            Request::Read { run } => {
+                let id = self.next_read;
+                self.next_read += 1;
+                match self
+                    .raw
+                    .read_index(Bytes::copy_from_slice(&id.to_le_bytes()))
+                {
+                    Ok(()) => {
+                        self.reads.insert(id, (self.ticks, run));
+                    }
+                    Err(RaftError::NotLeader { leader }) => {
+                        run(Err(NodeError::NotLeader { leader }))
+                    }
+                    Err(e) => run(Err(NodeError::Raft(e))),
+                }
+            }
+            Request::ChangeMembership { change, reply } => {
+                match self.raw.propose_conf_change(&change) {
+                    Ok(index) => {
+                        let term = self.raw.term();
+                        if let Some((_, earlier)) = self.conf_changes.insert(index, (term, reply)) {
+                            let _ = earlier.send(Err(NodeError::Dropped));
+                        }
+                    }
+                    Err(RaftError::NotLeader { leader }) => {
+                        let _ = reply.send(Err(NodeError::NotLeader { leader }));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(NodeError::Raft(e)));
+                    }
+                }
+            }
+            Request::Stop => {}
+        }
+    }
+
+    fn handle_ready(&mut self, mut ready: Ready) -> Result<(), NodeError> {
+        self.counters.readies += 1;
+        // 1. Persist, with one sync for the whole batch.
+        let storage = self.raw.storage_mut();
+        if let Some(snapshot) = &ready.snapshot {
+            blocking(|| storage.apply_snapshot(snapshot.clone()))?;
+        }
+        storage.append(&ready.entries)?;
+        if let Some(hard_state) = ready.hard_state {
+            storage.set_hard_state(hard_state)?;
+        }
+        if ready.must_sync {
+            blocking(|| storage.sync())?;
+        }
+        // New members must be reachable before this Ready's messages go out:
+        // the core starts replicating to them in the Ready that commits them.
+        for entry in &ready.committed_entries {
+            if entry.kind == EntryKind::ConfChange {
+                self.connect_member(&entry.data);
+            }
+        }
+        // 2. Send, now that what the messages promise is durable.
+        for message in ready.messages.drain(..) {
+            self.transport.send(message);
+        }
+        // 3. Apply.
+        if let Some(snapshot) = &ready.snapshot {
+            self.machine.restore(snapshot)?;
+            // Proposals covered by the snapshot were decided elsewhere; their
+            // outcome is unknown here.
+            let later = self.proposals.split_off(&(snapshot.meta.index + 1));
+            for (_, (_, reply)) in std::mem::replace(&mut self.proposals, later) {
+                let _ = reply.send(Err(NodeError::Dropped));
+            }
+        }
+        if !ready.committed_entries.is_empty() {
+            self.counters.commit_batches += 1;
+        }
+        for entry in &ready.committed_entries {
+            self.counters.applied_entries += 1;
+            let response = match entry.kind {
+                EntryKind::Normal if !entry.data.is_empty() => {
+                    Some(self.machine.apply(entry.index, &entry.data))
+                }
+                _ => None,
+            };
+            if entry.kind == EntryKind::ConfChange {
+                self.disconnect_removed_member(&entry.data);
+            }
+            if let Some((term, reply)) = self.conf_changes.remove(&entry.index) {
+                let ok = entry.kind == EntryKind::ConfChange && term == entry.term;
+                let _ = reply.send(if ok {
+                    Ok(entry.index)
+                } else {
+                    Err(NodeError::Dropped)
+                });
+            }
+            if let Some((term, reply)) = self.proposals.remove(&entry.index) {
+                let answer = match response {
+                    Some(response) if term == entry.term => Ok((entry.index, response)),
+                    _ => Err(NodeError::Dropped),
+                };
+                let _ = reply.send(answer);
+            }
+        }
+        // 4. Reads confirmed by the leader wait until applied.
+        for read_state in ready.read_states.drain(..) {
+            let Ok(id) = <[u8; 8]>::try_from(&read_state.context[..]) else {
+                continue;
+            };
+            if let Some((_, run)) = self.reads.remove(&u64::from_le_bytes(id)) {
+                self.confirmed_reads.push((read_state.index, run));
+            }
+        }
+        self.raw.advance(ready);
+        self.serve_reads();
+        self.maybe_snapshot()
+    }
+
+    /// Points the transport at a member added by a committed change.
+    fn connect_member(&mut self, data: &[u8]) {
+        let Ok(change) = ConfChange::decode(data) else {
+            return;
+        };
+        if matches!(
+            change.kind,
+            ConfChangeKind::AddVoter | ConfChangeKind::AddLearner
+        ) {
+            let addr = std::str::from_utf8(&change.context)
+                .ok()
+                .and_then(|s| s.parse::<SocketAddr>().ok());
+            // A promotion carries no address: the peer is known already.
+            if let Some(addr) = addr {
+                self.transport.add_peer(change.node_id, addr);
+            }
+        }
+    }
+
+    /// Stops talking to a member removed by a committed change (after this
+    /// Ready's messages, which may tell it about its removal, went out).
+    fn disconnect_removed_member(&mut self, data: &[u8]) {
+        if let Ok(change) = ConfChange::decode(data)
+            && change.kind == ConfChangeKind::RemoveNode
+            && change.node_id != self.raw.id()
+        {
+            self.transport.remove_peer(change.node_id);
+        }
+    }
+
+    fn serve_reads(&mut self) {
+        let applied = self.raw.applied();
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.confirmed_reads)
+            .into_iter()
+            .partition(|(index, _)| *index <= applied);
+        self.confirmed_reads = waiting;
+        for (_, run) in ready {
+            run(Ok(&self.machine));
+        }
+    }
+
+    fn maybe_snapshot(&mut self) -> Result<(), NodeError> {
+        if self.snapshot_every == 0 {
+            return Ok(());
+        }
+        let applied = self.raw.applied();
+        let storage = self.raw.storage();
+        let snapshot_index = storage.first_index().unwrap_or(1).saturating_sub(1);
+        if applied < snapshot_index + self.snapshot_every {
+            return Ok(());
+        }
+        let data = self.machine.snapshot();
+        let conf_state = self.raw.conf_state().clone();
+        let storage = self.raw.storage_mut();
+        blocking(|| storage.create_snapshot(applied, conf_state, data))?;
+        tracing::debug!(index = applied, "took a snapshot and compacted the log");
+        Ok(())
+    }
+
+    /// Drops waiters whose caller gave up (timed out), and fails reads whose
+    /// confirmation was lost, so neither piles up.
+    fn forget_abandoned(&mut self) {
+        self.proposals.retain(|_, (_, reply)| !reply.is_closed());
+        self.conf_changes.retain(|_, (_, reply)| !reply.is_closed());
+        let horizon = self.ticks.saturating_sub(READ_TIMEOUT_TICKS);
+        let expired: Vec<u64> = self
+            .reads
+            .iter()
+            .filter(|(_, (asked, _))| *asked < horizon)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            if let Some((_, run)) = self.reads.remove(&id) {
+                run(Err(NodeError::Dropped));
+            }
+        }
+    }
+
+    fn fail_waiting(&mut self) {
+        for (_, (_, reply)) in std::mem::take(&mut self.proposals) {
+            let _ = reply.send(Err(NodeError::Stopped));
+        }
+        for (_, (_, reply)) in std::mem::take(&mut self.conf_changes) {
+            let _ = reply.send(Err(NodeError::Stopped));
+        }
+        for (_, (_, run)) in self.reads.drain() {
+            run(Err(NodeError::Stopped));
+        }
+        for (_, run) in self.confirmed_reads.drain(..) {
+            run(Err(NodeError::Stopped));
+        }
+    }
+
+    fn publish_status(&mut self) {
+        let storage = self.raw.storage();
+        let status = NodeStatus {
+            id: self.raw.id(),
+            role: self.raw.role(),
+            term: self.raw.term(),
+            leader: self.raw.leader(),
+            commit: self.raw.committed(),
+            applied: self.raw.applied(),
+            last_index: self.raw.last_index(),
+            snapshot_index: storage.current_snapshot().meta.index,
+            voters: self.raw.conf_state().voters.clone(),
+            learners: self.raw.conf_state().learners.clone(),
+            readies: self.counters.readies,
+            commit_batches: self.counters.commit_batches,
+            wal_syncs: storage.wal_stats().syncs,
+            applied_entries: self.counters.applied_entries,
+        };
+        self.status.send_if_modified(|old| {
+            let changed = *old != status;
+            *old = status;
+            changed
+        });
+    }
+}
+
+/// Runs blocking disk work without stalling the other tasks of a
+/// multi-threaded runtime (on a current-thread runtime it just runs).
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}

@@ -1,0 +1,342 @@
+//! Real processes: three `raft-kv-node` processes on 127.0.0.1 take writes
+//! from several clients while members are killed with SIGKILL (followers and
+//! the leader) and restarted from their data directories. Afterwards every
+//! acknowledged write must be present, with its value, on every node.
+//!
+//! Every process is killed by a guard, also when the test fails; every wait is
+//! on a condition with a deadline. `HAKIT_PROCESS_KILLS` sets the number of
+//! kill/restart rounds (default 3).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const NODE_BIN: &str = env!("CARGO_BIN_EXE_raft-kv-node");
+const IO_TIMEOUT: Duration = Duration::from_secs(5);
+const STARTUP_DEADLINE: Duration = Duration::from_secs(30);
+const PROGRESS_DEADLINE: Duration = Duration::from_secs(30);
+/// Upper bound on writes per client thread, so the load loop is bounded.
+const MAX_WRITES_PER_CLIENT: usize = 20_000;
+const CLIENTS: usize = 3;
+
+struct NodeProcess {
+    id: u64,
+    peer_addr: SocketAddr,
+    client_addr: SocketAddr,
+    data_dir: PathBuf,
+    log_path: PathBuf,
+    child: Option<Child>,
+}
+
+/// Owns the processes; kills whatever still runs when dropped.
+struct Cluster {
+    nodes: Vec<NodeProcess>,
+    peers_arg: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            node.kill();
+        }
+        if thread::panicking() {
+            for node in &self.nodes {
+                let log = std::fs::read_to_string(&node.log_path).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(20).collect();
+                eprintln!("--- node {} log tail ---", node.id);
+                for line in tail.into_iter().rev() {
+                    eprintln!("{line}");
+                }
+            }
+        }
+    }
+}
+
+impl NodeProcess {
+    fn spawn(&mut self, peers_arg: &str) {
+        assert!(self.child.is_none(), "node {} already running", self.id);
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .expect("open node log");
+        let child = Command::new(NODE_BIN)
+            .args(["--id", &self.id.to_string()])
+            .args(["--peers", peers_arg])
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(["--client-addr", &self.client_addr.to_string()])
+            .args(["--tick-ms", "30"])
+            .args(["--snapshot-every", "300"])
+            .args(["--segment-bytes", &(256 << 10).to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn raft-kv-node");
+        self.child = Some(child);
+    }
+
+    /// SIGKILL (what `Child::kill` sends on Unix), then reap.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn free_loopback_addr() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr")
+}
+
+fn start_cluster() -> Cluster {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut nodes = Vec::new();
+    for id in 1..=3 {
+        nodes.push(NodeProcess {
+            id,
+            peer_addr: free_loopback_addr(),
+            client_addr: free_loopback_addr(),
+            data_dir: dir.path().join(format!("node-{id}")),
+            log_path: dir.path().join(format!("node-{id}.log")),
+            child: None,
+        });
+    }
+    let peers_arg = nodes
+        .iter()
+        .map(|n| format!("{}={}", n.id, n.peer_addr))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut cluster = Cluster {
+        nodes,
+        peers_arg,
+        _dir: dir,
+    };
+    let peers = cluster.peers_arg.clone();
+    for node in &mut cluster.nodes {
+        node.spawn(&peers);
+    }
+    cluster
+}
+
+/// Sends one request line and reads the first answer line.
+fn request(addr: SocketAddr, line: &str) -> std::io::Result<(String, BufReader<TcpStream>)> {
+    let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
+    stream.set_read_timeout(Some(IO_TIMEOUT))?;
+    stream.set_write_timeout(Some(IO_TIMEOUT))?;
+    (&stream).write_all(format!("{line}\n").as_bytes())?;
+    let mut reader = BufReader::new(stream);
+    let mut answer = String::new();
+    reader.read_line(&mut answer)?;
+    if answer.is_empty() {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok((answer.trim_end().to_string(), reader))
+}
+
+fn status(addr: SocketAddr) -> Option<HashMap<String, String>> {
+    let (line, _) = request(addr, "STATUS").ok()?;
+    let rest = line.strip_prefix("STATUS ")?;
+    Some(
+        rest.split(' ')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    )
+}
+
+fn number(status: &HashMap<String, String>, field: &str) -> u64 {
+    status
+        .get(field)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("STATUS lacks {field}: {status:?}"))
+}
+
+fn leader_client_addr(clients: &[(u64, SocketAddr)]) -> Option<SocketAddr> {
+    clients.iter().find_map(|&(_, addr)| {
+        let s = status(addr)?;
+        (s.get("role").map(String::as_str) == Some("Leader")).then_some(addr)
+    })
+}
+
+fn wait_until(what: &str, deadline: Duration, mut condition: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !condition() {
+        assert!(start.elapsed() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A client that writes distinct keys to whoever is leader, retrying a key
+/// until it is acknowledged, and records what was acknowledged.
+fn client_loop(
+    client: usize,
+    nodes: Vec<(u64, SocketAddr)>,
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<Vec<(String, String)>>>,
+) {
+    let mut leader: Option<SocketAddr> = None;
+    let mut i = 0;
+    while i < MAX_WRITES_PER_CLIENT && !stop.load(Ordering::Relaxed) {
+        let key = format!("c{client}-k{i}");
+        let value = format!("v{i}-of-c{client}");
+        let Some(addr) = leader.or_else(|| leader_client_addr(&nodes)) else {
+            thread::sleep(Duration::from_millis(20));
+            continue;
+        };
+        match request(addr, &format!("PUT {key} {value}")) {
+            Ok((answer, _)) if answer.starts_with("OK ") => {
+                acked.lock().expect("acked").push((key, value));
+                leader = Some(addr);
+                i += 1;
+            }
+            _ => {
+                // Not the leader any more, dead, or timed out: find it again
+                // and retry the same key (a repeated put is harmless).
+                leader = None;
+                thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+fn dump(addr: SocketAddr) -> Option<HashMap<String, String>> {
+    let (first, mut reader) = request(addr, "DUMP").ok()?;
+    let count: usize = first.strip_prefix("DUMP ")?.parse().ok()?;
+    let mut map = HashMap::with_capacity(count);
+    let mut line = String::new();
+    for _ in 0..count {
+        line.clear();
+        reader.read_line(&mut line).ok()?;
+        let (k, v) = line.trim_end().split_once(' ')?;
+        map.insert(k.to_string(), v.to_string());
+    }
+    Some(map)
+}
+
+#[test]
+fn acknowledged_writes_survive_sigkill_and_restart_of_any_member() {
+    let rounds: usize = std::env::var("HAKIT_PROCESS_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let mut cluster = start_cluster();
+    let clients: Vec<(u64, SocketAddr)> = cluster
+        .nodes
+        .iter()
+        .map(|n| (n.id, n.client_addr))
+        .collect();
+    wait_until("all nodes to answer", STARTUP_DEADLINE, || {
+        clients.iter().all(|&(_, a)| status(a).is_some())
+    });
+    wait_until("a leader", STARTUP_DEADLINE, || {
+        leader_client_addr(&clients).is_some()
+    });
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let writers: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let (nodes, stop, acked) = (clients.clone(), stop.clone(), acked.clone());
+            thread::spawn(move || client_loop(c, nodes, stop, acked))
+        })
+        .collect();
+    let acked_count = || acked.lock().expect("acked").len();
+    // Stop the writers whatever happens below.
+    struct StopOnDrop(Arc<AtomicBool>);
+    impl Drop for StopOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+    let _stop_guard = StopOnDrop(stop.clone());
+
+    wait_until("first writes", PROGRESS_DEADLINE, || acked_count() >= 100);
+    for round in 0..rounds {
+        // Alternate between a follower and the leader.
+        let leader = leader_client_addr(&clients);
+        let victim = cluster
+            .nodes
+            .iter()
+            .position(|n| (Some(n.client_addr) == leader) == (round % 2 == 1))
+            .unwrap_or(round % cluster.nodes.len());
+        let before = acked_count();
+        eprintln!(
+            "round {round}: SIGKILL node {} ({}) with {before} writes acknowledged",
+            cluster.nodes[victim].id,
+            if Some(cluster.nodes[victim].client_addr) == leader {
+                "leader"
+            } else {
+                "follower"
+            }
+        );
+        cluster.nodes[victim].kill();
+        // The two survivors keep committing.
+        wait_until(
+            "progress without the killed node",
+            PROGRESS_DEADLINE,
+            || acked_count() >= before + 100,
+        );
+        let peers = cluster.peers_arg.clone();
+        cluster.nodes[victim].spawn(&peers);
+        let victim_addr = cluster.nodes[victim].client_addr;
+        wait_until("restarted node to answer", STARTUP_DEADLINE, || {
+            status(victim_addr).is_some()
+        });
+        let target = leader_client_addr(&clients)
+            .and_then(status)
+            .map(|s| number(&s, "commit"))
+            .unwrap_or(0);
+        wait_until("restarted node to catch up", PROGRESS_DEADLINE, || {
+            status(victim_addr).is_some_and(|s| number(&s, "applied") >= target)
+        });
+        let after = acked_count();
+        wait_until("progress after restart", PROGRESS_DEADLINE, || {
+            acked_count() >= after + 50
+        });
+    }
+    stop.store(true, Ordering::Relaxed);
+    for writer in writers {
+        writer.join().expect("writer thread");
+    }
+
+    let acked = acked.lock().expect("acked").clone();
+    assert!(
+        acked.len() >= 100 * (rounds + 1),
+        "too few writes: {}",
+        acked.len()
+    );
+    for &(id, addr) in &clients {
+        let mut contents = None;
+        wait_until("a linearizable dump", PROGRESS_DEADLINE, || {
+            contents = dump(addr);
+            contents.is_some()
+        });
+        let contents = contents.unwrap_or_default();
+        let missing: Vec<&(String, String)> = acked
+            .iter()
+            .filter(|(k, v)| contents.get(k) != Some(v))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "node {id} lacks {} of {} acknowledged writes, e.g. {:?}",
+            missing.len(),
+            acked.len(),
+            &missing[..missing.len().min(5)]
+        );
+    }
+    eprintln!(
+        "{} acknowledged writes present on all 3 nodes after {rounds} SIGKILL/restart rounds",
+        acked.len()
+    );
+}
