@@ -12,12 +12,14 @@
 //! - **Async probes.** [`Check`] is built from a [`CheckSpec`] (bad regexes, hex or a
 //!   missing script fail here, not later) and run against one address; it returns a
 //!   [`CheckResult`] with a HAProxy status code, a duration and a description.
-//! - **The driver.** [`Monitor`] owns one small task per target. Each task loops:
-//!   sleep for the machine's next delay (plus spread-checks jitter) → take a permit from
-//!   the concurrency cap → run the probe → feed the result to the machine → publish a
+//! - **The driver.** [`Monitor`] owns one small task per target (two with an
+//!   [`AgentTrack`]). Each task loops: sleep until the next check is due (the machine's
+//!   delay from the last check's start, plus spread-checks jitter; sooner when observed
+//!   traffic errors ask for `fastinter`) → take a permit from the cap on concurrent
+//!   checks → run the probe → feed the result to the machine → publish a
 //!   [`StateChange`] if the state flipped and refresh the target's [`TargetSnapshot`].
 //!
-//! # Example
+//! # Example: the pure machine
 //!
 //! ```
 //! use std::time::{Duration, Instant};
@@ -28,25 +30,42 @@
 //! let mut machine = HealthMachine::new(timing, HealthState::Up, t0)?;
 //! assert!(machine.record(t0, false).is_none()); // one failure: still up
 //! assert_eq!(machine.phase(), Phase::GoingDown);
+//! assert_eq!(machine.next_delay(), Duration::from_secs(2)); // fastinter defaults to inter
 //! machine.record(t0, false);
 //! let change = machine.record(t0, false).expect("third failure brings it down");
 //! assert_eq!(change.to, HealthState::Down);
 //! # Ok::<(), healthcheck::Error>(())
 //! ```
 //!
-//! Running real probes under a monitor:
+//! # Example: a monitor running real probes
 //!
-//! ```no_run
-//! # async fn demo() -> Result<(), healthcheck::Error> {
-//! use healthcheck::{CheckSpec, Monitor, MonitorConfig, TargetSpec};
-//! let (monitor, mut changes) = Monitor::new(MonitorConfig::default());
-//! let check = CheckSpec::Tcp(Default::default()).build()?;
-//! let id = monitor.add(TargetSpec::new("127.0.0.1:80".parse().unwrap(), check))?;
-//! while let Some(change) = changes.recv().await {
-//!     println!("{:?} is now {:?}: {}", change.target, change.to, change.result.description);
-//! }
-//! # let _ = id; Ok(()) }
 //! ```
+//! use std::time::Duration;
+//! use healthcheck::{CheckSpec, CheckStatus, HealthState, Monitor, MonitorConfig, TargetSpec};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // A port where nothing listens: the target is up at first, then falls.
+//! let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+//! let (monitor, mut changes) = Monitor::new(MonitorConfig::default());
+//! let mut target = TargetSpec::new(closed, CheckSpec::Tcp(Default::default()).build()?);
+//! target.timing.inter = Duration::from_millis(20);
+//! target.timing.fall = 1;
+//! let id = monitor.add(target)?;
+//!
+//! let change = tokio::time::timeout(Duration::from_secs(5), changes.recv()).await?.expect("open");
+//! assert_eq!((change.target, change.to), (id, HealthState::Down));
+//! assert_eq!(change.result.status, CheckStatus::L4Con);
+//! assert_eq!(monitor.snapshot(id).expect("exists").failures, 1);
+//! # Ok(()) }
+//! ```
+//!
+//! # Map
+//!
+//! `machine` (rise/fall), `observe` (HAProxy observe/on-error), `outlier` (Envoy
+//! ejection), `status` (codes and results), `agent_reply`, `dns_wire`, `icmp_wire`,
+//! `http_response` (pure codecs), `probe/*` (one file per kind of check), `monitor`
+//! (the driver), `error`.
 
 mod agent_reply;
 pub mod dns_wire;
