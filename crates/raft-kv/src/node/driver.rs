@@ -494,8 +494,9 @@ where
         self.counters.readies += 1;
         // 1. Persist, with one sync for the whole batch.
         let storage = self.raw.storage_mut();
+        let mut installed = false;
         if let Some(snapshot) = &ready.snapshot {
-            blocking(|| storage.apply_snapshot(snapshot.clone()))?;
+            installed = blocking(|| storage.apply_snapshot(snapshot.clone()))?;
         }
         storage.append(&ready.entries)?;
         if let Some(hard_state) = ready.hard_state {
@@ -516,7 +517,9 @@ where
             self.transport.send(message);
         }
         // 3. Apply.
-        if let Some(snapshot) = &ready.snapshot {
+        // (A snapshot no newer than the one on disk would move the state
+        // machine backwards; storage refused it, and so does the machine.)
+        if let Some(snapshot) = ready.snapshot.as_ref().filter(|_| installed) {
             self.machine.restore(snapshot)?;
             // Proposals covered by the snapshot were decided elsewhere; their
             // outcome is unknown here.

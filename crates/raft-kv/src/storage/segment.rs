@@ -42,6 +42,29 @@ fn encode_header(seq: u64) -> [u8; SEGMENT_HEADER_LEN as usize] {
     header
 }
 
+/// Creates `dir` (and missing parents) durably: each directory created is
+/// synced, and so is the parent that gained an entry for it, so the path
+/// survives a crash along with what is later written in it.
+pub fn create_dir_durably(dir: &Path) -> Result<(), StorageError> {
+    let mut missing = Vec::new();
+    let mut probe = Some(dir);
+    while let Some(path) = probe {
+        if path.as_os_str().is_empty() || path.is_dir() {
+            break;
+        }
+        missing.push(path);
+        probe = path.parent();
+    }
+    std::fs::create_dir_all(dir).map_err(|e| StorageError::io("create directory", dir, e))?;
+    for created in missing {
+        sync_dir(created)?;
+        if let Some(parent) = created.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(parent)?;
+        }
+    }
+    Ok(())
+}
+
 /// Syncs a directory so that a rename or unlink inside it is durable.
 pub fn sync_dir(dir: &Path) -> Result<(), StorageError> {
     let handle = File::open(dir).map_err(|e| StorageError::io("open directory", dir, e))?;

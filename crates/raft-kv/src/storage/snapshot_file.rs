@@ -17,6 +17,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::atomic_file::{read_checked, remove_temp_files, write_atomically};
 use super::error::StorageError;
+use super::segment::create_dir_durably;
 use crate::raft::{Codec, Snapshot, SnapshotMeta};
 
 const SNAPSHOT_FILE_NAME: &str = "snapshot";
@@ -40,7 +41,7 @@ pub struct SnapshotFile {
 impl SnapshotFile {
     /// Uses `dir` (created if missing) and removes temp files of interrupted writes.
     pub fn open(dir: &Path) -> Result<SnapshotFile, StorageError> {
-        std::fs::create_dir_all(dir).map_err(|e| StorageError::io("create directory", dir, e))?;
+        create_dir_durably(dir)?;
         remove_temp_files(dir)?;
         Ok(SnapshotFile {
             dir: dir.to_path_buf(),

@@ -23,8 +23,8 @@ use std::path::{Path, PathBuf};
 use super::error::StorageError;
 use super::frame::{MAX_RECORD_LEN, encode_frame, frame_len};
 use super::segment::{
-    SEGMENT_HEADER_LEN, TornTail, create_segment, parse_segment_file_name, preallocate,
-    scan_segment, segment_file_name, sync_dir,
+    SEGMENT_HEADER_LEN, TornTail, create_dir_durably, create_segment, parse_segment_file_name,
+    preallocate, scan_segment, segment_file_name, sync_dir,
 };
 
 /// How the log lays out its files.
@@ -104,7 +104,7 @@ pub struct Wal {
 impl Wal {
     /// Opens (or creates) the log in `dir` and replays it.
     pub fn open(dir: &Path, options: WalOptions) -> Result<(Wal, WalReplay), StorageError> {
-        std::fs::create_dir_all(dir).map_err(|e| StorageError::io("create directory", dir, e))?;
+        create_dir_durably(dir)?;
         let mut seqs = Vec::new();
         let listing = std::fs::read_dir(dir).map_err(|e| StorageError::io("list", dir, e))?;
         for item in listing {
