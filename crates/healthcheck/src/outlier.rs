@@ -17,6 +17,7 @@
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
+use crate::observe::RequestOutcome;
 
 /// Settings, with Envoy's defaults in [`Default`].
 #[derive(Debug, Clone, PartialEq)]
@@ -183,6 +184,26 @@ impl OutlierDetector {
         }
         stats.consecutive_5xx = 0;
         self.try_eject(now, host, EjectReason::Consecutive5xx)
+    }
+
+    /// Record one request by its [`RequestOutcome`]: any 5xx, connect failure, timeout
+    /// or invalid response counts as a server error (Envoy's behaviour when local-origin
+    /// errors are not split from upstream ones).
+    pub fn report_outcome(
+        &mut self,
+        now: Instant,
+        host: usize,
+        outcome: RequestOutcome,
+    ) -> Option<OutlierEvent> {
+        let server_error = match outcome {
+            RequestOutcome::Success => false,
+            RequestOutcome::HttpStatus(code) => (500..600).contains(&code),
+            RequestOutcome::ConnectError
+            | RequestOutcome::ConnectTimeout
+            | RequestOutcome::ResponseTimeout
+            | RequestOutcome::InvalidResponse => true,
+        };
+        self.report(now, host, server_error)
     }
 
     fn ejection_allowed(&self) -> bool {
@@ -449,6 +470,41 @@ mod tests {
             }
         }
         assert!(d.tick(t0 + 10 * S).is_empty());
+    }
+
+    #[test]
+    fn outcomes_map_to_server_errors() {
+        let t0 = Instant::now();
+        let mut d = OutlierDetector::new(config(), 2, t0).expect("valid");
+        assert_eq!(
+            d.report_outcome(t0, 0, RequestOutcome::HttpStatus(501)),
+            None
+        );
+        assert_eq!(
+            d.report_outcome(t0, 0, RequestOutcome::ConnectTimeout),
+            None
+        );
+        assert!(
+            d.report_outcome(t0, 0, RequestOutcome::InvalidResponse)
+                .is_some()
+        );
+        for outcome in [RequestOutcome::HttpStatus(404), RequestOutcome::Success] {
+            assert_eq!(
+                d.report_outcome(t0, 1, RequestOutcome::HttpStatus(500)),
+                None
+            );
+            assert_eq!(
+                d.report_outcome(t0, 1, RequestOutcome::HttpStatus(503)),
+                None
+            );
+            assert_eq!(
+                d.report_outcome(t0, 1, outcome),
+                None,
+                "{outcome:?} resets the run"
+            );
+        }
+        assert!(!d.is_ejected(1));
+        assert_eq!(d.report(t0, 7, true), None, "unknown hosts are ignored");
     }
 
     #[test]

@@ -55,13 +55,14 @@ pub(crate) async fn connect(target: SocketAddr, limit: Duration) -> Result<Conne
         Err(e) => return Err(connect_error(&e)),
     }
     // On loopback the kernel has usually finished the handshake (or received the RST)
-    // inside connect(); asking now saves an epoll registration and a wake-up.
+    // inside connect(); asking now saves an epoll registration and a wake-up. Having a
+    // peer address means connected; only without one is the pending error worth a look.
+    if socket.peer_addr().is_ok() {
+        return Ok(Connected::Ready(socket));
+    }
     match socket.take_error() {
         Ok(Some(e)) | Err(e) => return Err(connect_error(&e)),
         Ok(None) => {}
-    }
-    if socket.peer_addr().is_ok() {
-        return Ok(Connected::Ready(socket));
     }
     let stream = TcpStream::from_std(socket.into()).map_err(|e| connect_error(&e))?;
     match tokio::time::timeout(limit, stream.writable()).await {
