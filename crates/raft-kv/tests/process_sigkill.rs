@@ -1,7 +1,8 @@
 //! Real processes: three `raft-kv-node` processes on 127.0.0.1 take writes
 //! from several clients while members are killed with SIGKILL (followers and
-//! the leader) and restarted from their data directories. Afterwards every
-//! acknowledged write must be present, with its value, on every node.
+//! the leader) and restarted from their data directories; at the end all
+//! three are killed at once and restarted. Afterwards every acknowledged
+//! write must be present, with its value, on every node.
 //!
 //! Every process is killed by a guard, also when the test fails; every wait is
 //! on a condition with a deadline. `HAKIT_PROCESS_KILLS` sets the number of
@@ -310,6 +311,24 @@ fn acknowledged_writes_survive_sigkill_and_restart_of_any_member() {
         writer.join().expect("writer thread");
     }
 
+    // Finally kill every member at once: acknowledged writes were fsynced on
+    // a majority, so a full-cluster restart must still have them all.
+    for node in &mut cluster.nodes {
+        node.kill();
+    }
+    let peers = cluster.peers_arg.clone();
+    for node in &mut cluster.nodes {
+        node.spawn(&peers);
+    }
+    wait_until(
+        "all nodes to answer after a full restart",
+        STARTUP_DEADLINE,
+        || clients.iter().all(|&(_, a)| status(a).is_some()),
+    );
+    wait_until("a leader after a full restart", STARTUP_DEADLINE, || {
+        leader_client_addr(&clients).is_some()
+    });
+
     let acked = acked.lock().expect("acked").clone();
     assert!(
         acked.len() >= 100 * (rounds + 1),
@@ -336,7 +355,7 @@ fn acknowledged_writes_survive_sigkill_and_restart_of_any_member() {
         );
     }
     eprintln!(
-        "{} acknowledged writes present on all 3 nodes after {rounds} SIGKILL/restart rounds",
+        "{} acknowledged writes present on all 3 nodes after {rounds} SIGKILL/restart rounds and a full-cluster SIGKILL",
         acked.len()
     );
 }
