@@ -757,7 +757,9 @@ impl<S: Storage> Raft<S> {
                 if resend_chunk {
                     self.send_snapshot_chunk(from);
                 } else if behind {
-                    self.send_append(from, false);
+                    // Even with nothing new to send, an (empty) append makes a follower that
+                    // lost appends in flight reject, which restarts probing.
+                    self.send_append(from, true);
                 }
                 self.process_reads();
             }
@@ -1240,7 +1242,9 @@ impl<S: Storage> Raft<S> {
             }
         }
         if !self.conf.is_voter(self.id) {
-            // A leader removed (or demoted) steps down; the others elect a new one.
+            // A leader removed (or demoted) steps down; the others elect a new one. It
+            // first tells them the commit index, so they apply the change promptly.
+            self.bcast_append();
             let term = self.term;
             self.become_follower(term, None);
         }

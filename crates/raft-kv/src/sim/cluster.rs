@@ -850,6 +850,12 @@ impl Simulation {
         for m in messages {
             self.send(m);
         }
+        if self.faults_on && self.rng.chance(0.003) {
+            // A crash right after sending, before anything else is synced: exposes state
+            // that was acted on without being made durable.
+            self.crash(i);
+            return Ok(());
+        }
         // 4. Apply.
         if let Some(s) = snapshot {
             let node = &mut self.nodes[i];
