@@ -106,6 +106,8 @@ pub(crate) enum Plan {
         diff: Option<u32>,
         /// Whether the new leaf goes right of `troot`.
         right: bool,
+        /// Whether the new leaf becomes the first of the tree.
+        leftmost: bool,
     },
 }
 
@@ -131,6 +133,8 @@ pub(crate) struct Core<R, T> {
     vals: Vec<Option<T>>,
     free_head: u32,
     free_count: usize,
+    /// The first leaf, kept so that `first` (a timer queue's hottest call) is O(1).
+    head: u32,
     len: usize,
     /// First generation given to a slot; differs between trees so that a handle used
     /// on the wrong tree is caught with high probability.
@@ -158,6 +162,7 @@ impl<R: Copy + Default, T> Core<R, T> {
             vals,
             free_head: NONE,
             free_count: 0,
+            head: NONE,
             len: 0,
             gen_base,
         }
@@ -189,6 +194,7 @@ impl<R: Copy + Default, T> Core<R, T> {
     /// Drops every entry and invalidates every handle, keeping the allocation.
     pub(crate) fn clear(&mut self) {
         self.nodes[ROOT as usize].b = [NIL, NIL];
+        self.head = NONE;
         self.free_head = NONE;
         self.free_count = 0;
         self.len = 0;
@@ -272,6 +278,13 @@ impl<R: Copy + Default, T> Core<R, T> {
         (h.idx != ROOT && n.generation == h.generation && n.leaf_p != NONE).then_some(h.idx)
     }
 
+    /// The key of slot `i` if it holds a linked entry.
+    #[inline]
+    pub(crate) fn linked_key(&self, i: u32) -> Option<&R> {
+        let n = self.nodes.get(i as usize)?;
+        (i != ROOT && n.leaf_p != NONE).then_some(&n.key)
+    }
+
     #[inline]
     pub(crate) fn key(&self, i: u32) -> &R {
         &self.nodes[i as usize].key
@@ -317,6 +330,7 @@ impl<R: Copy + Default, T> Core<R, T> {
         let mut parent = ROOT;
         let mut side = LEFT;
         let mut from = 0;
+        let mut all_left = true;
         loop {
             let i = index(troot);
             let n = &nodes[i as usize];
@@ -331,6 +345,74 @@ impl<R: Copy + Default, T> Core<R, T> {
                     side,
                     diff,
                     right,
+                    leftmost: all_left && !right,
+                };
+            }
+            let q = n.bit as u32;
+            parent = i;
+            side = p.side(q);
+            all_left &= side == LEFT;
+            troot = n.b[side];
+            from = q + 1;
+        }
+    }
+
+    /// Like [`plan`](Self::plan), but starts from the leaf `finger` (any linked slot)
+    /// instead of the root: it walks up to the lowest branching node whose keys agree
+    /// with the probe, then down from there. When the probed key is close to the
+    /// finger's, this visits a few nodes instead of a whole root-to-leaf path.
+    pub(crate) fn plan_near<P: Probe<R>>(&self, p: &P, finger: u32) -> Plan {
+        let nodes = &self.nodes[..];
+        let Some(f) = nodes.get(finger as usize).filter(|n| n.leaf_p != NONE) else {
+            return self.plan(p);
+        };
+        let mut r = f.leaf_p;
+        loop {
+            let a = index(r);
+            if a == ROOT {
+                return self.plan(p);
+            }
+            let n = &nodes[a as usize];
+            if n.bit >= 0 {
+                let q = n.bit as u32;
+                if p.diff(a, &n.key, 0).is_none_or(|d| d >= q) {
+                    // The probe belongs below `a`: descend as a root descent would.
+                    let mut plan = self.plan_below(p, a, q);
+                    if let Plan::Above { leftmost, .. } = &mut plan {
+                        let head = self.head;
+                        *leftmost = p
+                            .diff(head, &nodes[head as usize].key, 0)
+                            .is_some_and(|d| p.side(d) == LEFT);
+                    }
+                    return plan;
+                }
+            }
+            r = n.node_p;
+        }
+    }
+
+    /// The descent of [`plan`](Self::plan) from branching node `a` (at position `q`),
+    /// which the probe is known to belong below. `leftmost` is left for the caller.
+    fn plan_below<P: Probe<R>>(&self, p: &P, a: u32, q: u32) -> Plan {
+        let nodes = &self.nodes[..];
+        let mut parent = a;
+        let mut side = p.side(q);
+        let mut troot = nodes[a as usize].b[side];
+        let mut from = q + 1;
+        loop {
+            let i = index(troot);
+            let n = &nodes[i as usize];
+            let diff = p.diff(i, &n.key, from);
+            let stop = !is_node(troot) || n.bit < 0 || matches!(diff, Some(d) if d < n.bit as u32);
+            if stop {
+                let right = diff.is_none_or(|d| p.side(d) == RIGHT);
+                return Plan::Above {
+                    troot,
+                    parent,
+                    side,
+                    diff,
+                    right,
+                    leftmost: false,
                 };
             }
             let q = n.bit as u32;
@@ -353,6 +435,7 @@ impl<R: Copy + Default, T> Core<R, T> {
         let nodes = &mut self.nodes[..];
         match plan {
             Plan::Empty => {
+                self.head = new;
                 nodes[ROOT as usize].b[LEFT] = leaf_link(new);
                 let n = &mut nodes[new as usize];
                 n.leaf_p = parent_ref(ROOT, LEFT);
@@ -364,7 +447,11 @@ impl<R: Copy + Default, T> Core<R, T> {
                 side,
                 diff,
                 right,
+                leftmost,
             } => {
+                if leftmost {
+                    self.head = new;
+                }
                 let old = index(troot);
                 let bit = match diff {
                     None if is_node(troot) => {
@@ -446,6 +533,9 @@ impl<R: Copy + Default, T> Core<R, T> {
     /// Unlinks slot `i` from the tree in O(1) (HAProxy's `__eb_delete`); the slot keeps
     /// its key, value and generation.
     pub(crate) fn unlink(&mut self, i: u32) {
+        if self.head == i {
+            self.head = self.next(i).unwrap_or(NONE);
+        }
         let nodes = &mut self.nodes[..];
         let lp = nodes[i as usize].leaf_p;
         let pside = side_of(lp);
@@ -510,8 +600,7 @@ impl<R: Copy + Default, T> Core<R, T> {
 
     #[inline]
     pub(crate) fn first(&self) -> Option<u32> {
-        let top = self.nodes[ROOT as usize].b[LEFT];
-        (top != NIL).then(|| self.walk_down(top, LEFT))
+        (self.head != NONE).then_some(self.head)
     }
 
     #[inline]
@@ -675,8 +764,10 @@ impl<R: Copy + Default, T> Core<R, T> {
         let top = self.nodes[ROOT as usize].b[LEFT];
         if top == NIL {
             assert_eq!(self.len, 0);
+            assert_eq!(self.head, NONE);
             return 0;
         }
+        assert_eq!(self.head, self.walk_down(top, LEFT), "cached first leaf");
         let mut leaves = 0;
         let mut stack = vec![(top, parent_ref(ROOT, LEFT))];
         while let Some((link, up)) = stack.pop() {
@@ -753,5 +844,30 @@ impl Span {
             }
         }
         Some(i)
+    }
+}
+
+#[cfg(test)]
+impl<R: Copy + Default, T> Core<R, T> {
+    /// (max depth, mean depth) of the leaves; for tests.
+    pub(crate) fn depths(&self) -> (usize, f64) {
+        let top = self.nodes[ROOT as usize].b[LEFT];
+        if top == NIL {
+            return (0, 0.0);
+        }
+        let (mut max, mut sum, mut n) = (0, 0usize, 0usize);
+        let mut stack = vec![(top, 1usize)];
+        while let Some((link, d)) = stack.pop() {
+            if is_node(link) {
+                let nd = &self.nodes[index(link) as usize];
+                stack.push((nd.b[LEFT], d + 1));
+                stack.push((nd.b[RIGHT], d + 1));
+            } else {
+                max = max.max(d);
+                sum += d;
+                n += 1;
+            }
+        }
+        (max, sum as f64 / n as f64)
     }
 }

@@ -8,10 +8,19 @@
 //! the first of the tree (the keys wrapped). This is HAProxy's `wake_expired_tasks`
 //! with its `TIMER_LOOK_BACK` of 2^31.
 
+use crate::core::Plan;
+use crate::key::BitsProbe;
 use crate::{EbTree, Handle};
 
 /// How far back in time the search for expired timers starts.
 const LOOK_BACK: u32 = 1 << 31;
+
+/// How many recently armed timers are remembered as starting points for the next.
+const FINGERS: usize = 8;
+
+/// A finger is used when it shares this many leading bits with the new expiry (they
+/// are less than 256 ticks apart); farther, a descent from the root is cheaper.
+const NEAR_BITS: u32 = 24;
 
 /// Whether tick `a` comes before tick `b`, in wrapping order.
 #[inline]
@@ -42,9 +51,20 @@ pub fn tick_is_expired(expire: u32, now: u32) -> bool {
 /// assert_eq!(q.pop_expired(50), None);
 /// assert_eq!(q.pop_expired(100), Some((100, "late")));
 /// ```
+///
+/// # Why it is fast
+///
+/// Servers arm timers with a handful of timeouts, so a new expiry is usually a few ticks
+/// from one armed shortly before. The queue remembers the last few timers it armed and
+/// inserts next to the closest one (walking up to their common ancestor and down again)
+/// instead of descending from the root; the first timer is cached, so finding the next
+/// one to expire costs one step.
 #[derive(Debug)]
 pub struct TimerQueue<V> {
     tree: EbTree<u32, V>,
+    /// Slots of recently armed timers (a ring); any may since have been removed.
+    fingers: [u32; FINGERS],
+    next_finger: usize,
 }
 
 impl<V> Default for TimerQueue<V> {
@@ -63,6 +83,8 @@ impl<V> TimerQueue<V> {
     pub fn with_capacity(n: usize) -> Self {
         TimerQueue {
             tree: EbTree::with_capacity(n),
+            fingers: [u32::MAX; FINGERS],
+            next_finger: 0,
         }
     }
 
@@ -94,12 +116,51 @@ impl<V> TimerQueue<V> {
     /// Adds a timer expiring at tick `expire`; timers with the same tick expire in the
     /// order they were scheduled.
     pub fn schedule(&mut self, expire: u32, value: V) -> Handle {
-        self.tree.insert(expire, value)
+        let plan = self.plan(expire);
+        let i = self.tree.core.insert_planned(plan, expire, value);
+        self.remember(i);
+        self.tree.core.handle(i)
     }
 
     /// Moves a pending timer to a new expiry, keeping its handle. `false` if stale.
     pub fn reschedule(&mut self, h: Handle, expire: u32) -> bool {
-        self.tree.rekey(h, expire)
+        let Some(i) = self.tree.core.resolve(h) else {
+            return false;
+        };
+        self.tree.core.unlink(i);
+        let plan = self.plan(expire);
+        self.tree.core.set_key(i, expire);
+        self.tree.core.link(plan, i);
+        self.remember(i);
+        true
+    }
+
+    /// Where a timer expiring at `expire` goes: found from the nearest recently armed
+    /// timer if one is near enough, else from the root.
+    #[inline]
+    fn plan(&self, expire: u32) -> Plan {
+        let core = &self.tree.core;
+        let probe = BitsProbe(expire);
+        let mut best = (0, u32::MAX);
+        for &f in &self.fingers {
+            if let Some(&k) = core.linked_key(f) {
+                let shared = (k ^ expire).leading_zeros();
+                if shared > best.0 {
+                    best = (shared, f);
+                }
+            }
+        }
+        if best.0 >= NEAR_BITS {
+            core.plan_near(&probe, best.1)
+        } else {
+            core.plan(&probe)
+        }
+    }
+
+    #[inline]
+    fn remember(&mut self, i: u32) {
+        self.fingers[self.next_finger] = i;
+        self.next_finger = (self.next_finger + 1) % FINGERS;
     }
 
     /// Cancels a pending timer, returning its expiry and value; `None` if stale.
@@ -122,31 +183,47 @@ impl<V> TimerQueue<V> {
         self.tree.key(h)
     }
 
+    /// The slot of the timer that expires first, seen from `now`.
+    #[inline]
+    fn peek_slot(&self, now: u32) -> Option<u32> {
+        let core = &self.tree.core;
+        core.lookup_ge(&BitsProbe(now.wrapping_sub(LOOK_BACK)))
+            .or_else(|| core.first())
+    }
+
+    /// The slot of the first timer that has expired at `now`.
+    #[inline]
+    fn expired_slot(&self, now: u32) -> Option<u32> {
+        let i = self.peek_slot(now)?;
+        tick_is_expired(*self.tree.core.key(i), now).then_some(i)
+    }
+
     /// The timer that expires first, seen from `now` (expired or not).
     pub fn peek(&self, now: u32) -> Option<Handle> {
-        self.tree
-            .lookup_ge(now.wrapping_sub(LOOK_BACK))
-            .or_else(|| self.tree.first())
+        self.peek_slot(now).map(|i| self.tree.core.handle(i))
     }
 
     /// The tick at which the first timer expires, seen from `now`: how long the event
     /// loop may sleep.
     pub fn next_expiry(&self, now: u32) -> Option<u32> {
-        self.peek(now).and_then(|h| self.tree.key(h))
+        self.peek_slot(now).map(|i| *self.tree.core.key(i))
     }
 
     /// The first timer that has expired at `now`, left in the queue (to reschedule it).
     pub fn first_expired(&self, now: u32) -> Option<Handle> {
-        let h = self.peek(now)?;
-        let expire = self.tree.key(h)?;
-        tick_is_expired(expire, now).then_some(h)
+        self.expired_slot(now).map(|i| self.tree.core.handle(i))
     }
 
     /// Removes and returns the first timer that has expired at `now`, as
     /// `(expiry, value)`. Call it until `None` to run every due timer in order.
     pub fn pop_expired(&mut self, now: u32) -> Option<(u32, V)> {
-        let h = self.first_expired(now)?;
-        self.tree.remove(h)
+        let i = self.expired_slot(now)?;
+        Some(self.tree.core.remove(i))
+    }
+
+    #[cfg(test)]
+    pub(crate) fn tree(&self) -> &EbTree<u32, V> {
+        &self.tree
     }
 
     /// The timers in wrapping order seen from `now`, as `(handle, expiry, value)`.

@@ -14,7 +14,7 @@ use std::ops::{Bound, RangeBounds};
 /// `prev` take two steps on average, and once [`reserve`](EbTree::reserve)d, insertion
 /// and removal allocate nothing.
 pub struct EbTree<K: Key, V> {
-    core: Core<K::Raw, V>,
+    pub(crate) core: Core<K::Raw, V>,
 }
 
 impl<K: Key, V> Default for EbTree<K, V> {
@@ -260,6 +260,11 @@ impl<K: Key, V> EbTree<K, V> {
     #[cfg(test)]
     pub(crate) fn check(&self) {
         self.core.check();
+    }
+
+    #[cfg(test)]
+    pub(crate) fn depths(&self) -> (usize, f64) {
+        self.core.depths()
     }
 }
 

@@ -1,6 +1,7 @@
 //! Property tests: random operation sequences against ordered models (see `model/`).
 //!
-//! `PROPTEST_CASES` raises the number of cases (default 256 per property).
+//! `PROPTEST_CASES` raises the number of cases (default 64 per property, which keeps
+//! the suite to a few seconds on a shared machine).
 
 mod model;
 
@@ -40,7 +41,17 @@ fn prefix_op() -> impl Strategy<Value = PrefixOp> {
     ]
 }
 
+fn config() -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64);
+    ProptestConfig::with_cases(cases)
+}
+
 proptest! {
+    #![proptest_config(config())]
+
     #[test]
     fn int_tree_agrees_with_btreemap(ops in prop::collection::vec(op(), 0..300)) {
         model::run_int(&ops);
