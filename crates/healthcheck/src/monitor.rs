@@ -423,7 +423,6 @@ impl TargetRunner {
                     continue;
                 }
             }
-            let started = Instant::now();
             let result = {
                 let Ok(_permit) = self.permits.acquire().await else {
                     return;
@@ -437,9 +436,10 @@ impl TargetRunner {
                     inter
                 }
             };
-            // Intervals run from check start, as HAProxy's do, so the check rate does not
-            // drift with check duration; a check slower than its interval runs back to back.
-            due = (started + self.jittered(next)).max(Instant::now());
+            // Intervals run from when the check was due, so neither check duration nor a
+            // late wake-up on a busy machine makes the rate drift; a check slower than
+            // its interval runs back to back.
+            due = (due + self.jittered(next)).max(Instant::now());
         }
     }
 
