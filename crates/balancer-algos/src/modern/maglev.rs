@@ -37,10 +37,42 @@ pub struct MaglevMember {
     pub weight: u32,
 }
 
+/// Slot contents: member positions, 16-bit while they fit so that a 65537-slot table is
+/// 128 KiB rather than 256 KiB (lookups are one random read into it, so its cache
+/// footprint is the lookup cost).
+#[derive(Clone, Debug)]
+enum Slots {
+    Narrow(Vec<u16>),
+    Wide(Vec<u32>),
+}
+
+impl Default for Slots {
+    fn default() -> Self {
+        Slots::Narrow(Vec::new())
+    }
+}
+
+impl Slots {
+    fn len(&self) -> usize {
+        match self {
+            Slots::Narrow(v) => v.len(),
+            Slots::Wide(v) => v.len(),
+        }
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> usize {
+        match self {
+            Slots::Narrow(v) => usize::from(v[i]),
+            Slots::Wide(v) => v[i] as usize,
+        }
+    }
+}
+
 /// An immutable lookup table; build off the hot path and share.
 #[derive(Clone, Debug, Default)]
 pub struct MaglevTable {
-    slots: Vec<u32>,
+    slots: Slots,
     members: Vec<MaglevMember>,
 }
 
@@ -79,7 +111,7 @@ impl MaglevTable {
         let mut slots = vec![EMPTY; size as usize];
         if members.is_empty() {
             return Ok(MaglevTable {
-                slots: Vec::new(),
+                slots: Slots::default(),
                 members,
             });
         }
@@ -128,6 +160,11 @@ impl MaglevTable {
                 }
             }
         }
+        let slots = if members.len() <= usize::from(u16::MAX) {
+            Slots::Narrow(slots.into_iter().map(|p| p as u16).collect())
+        } else {
+            Slots::Wide(slots)
+        };
         Ok(MaglevTable { slots, members })
     }
 
@@ -136,19 +173,29 @@ impl MaglevTable {
         &self.members
     }
 
-    /// Slots as member positions.
-    pub fn slots(&self) -> &[u32] {
-        &self.slots
+    /// Number of slots (0 when there are no members).
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether the table is empty (no members).
+    pub fn is_empty(&self) -> bool {
+        self.slots.len() == 0
+    }
+
+    /// The member position held by each slot, in slot order.
+    pub fn slot_members(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.slots.len()).map(|i| self.slots.get(i))
     }
 
     /// The member for a 64-bit hash (multiply-shift onto the table, no division).
     #[inline]
     pub fn lookup(&self, hash: u64) -> Option<&MaglevMember> {
-        if self.slots.is_empty() {
+        if self.slots.len() == 0 {
             return None;
         }
         let slot = ((u128::from(hash) * self.slots.len() as u128) >> 64) as usize;
-        self.members.get(self.slots[slot] as usize)
+        self.members.get(self.slots.get(slot))
     }
 }
 
