@@ -48,17 +48,13 @@ fn enc_bit(x: &[u8], pos: u32) -> usize {
 
 struct BytesProbe<'a, K, V> {
     x: &'a [u8],
-    vals: &'a [Option<(K, V)>],
+    core: &'a Core<(), (K, V)>,
 }
 
 impl<K: AsRef<[u8]>, V> Probe<()> for BytesProbe<'_, K, V> {
     #[inline]
     fn diff(&self, idx: u32, _key: &(), from: u32) -> Option<u32> {
-        let stored = match &self.vals[idx as usize] {
-            Some((k, _)) => k.as_ref(),
-            None => &[],
-        };
-        enc_diff(self.x, stored, from)
+        enc_diff(self.x, self.core.val(idx).0.as_ref(), from)
     }
 
     #[inline]
@@ -138,7 +134,7 @@ impl<K: AsRef<[u8]>, V> BytesTree<K, V> {
     fn probe<'a>(&'a self, x: &'a [u8]) -> BytesProbe<'a, K, V> {
         BytesProbe {
             x,
-            vals: self.core.vals(),
+            core: &self.core,
         }
     }
 

@@ -62,8 +62,10 @@ pub fn tick_is_expired(expire: u32, now: u32) -> bool {
 #[derive(Debug)]
 pub struct TimerQueue<V> {
     tree: EbTree<u32, V>,
-    /// Slots of recently armed timers (a ring); any may since have been removed.
-    fingers: [u32; FINGERS],
+    /// Expiries and slots of recently armed timers (a ring); any may since have been
+    /// removed or moved, which only makes it a worse starting point.
+    finger_keys: [u32; FINGERS],
+    finger_slots: [u32; FINGERS],
     next_finger: usize,
 }
 
@@ -83,7 +85,8 @@ impl<V> TimerQueue<V> {
     pub fn with_capacity(n: usize) -> Self {
         TimerQueue {
             tree: EbTree::with_capacity(n),
-            fingers: [u32::MAX; FINGERS],
+            finger_keys: [0; FINGERS],
+            finger_slots: [u32::MAX; FINGERS],
             next_finger: 0,
         }
     }
@@ -118,7 +121,7 @@ impl<V> TimerQueue<V> {
     pub fn schedule(&mut self, expire: u32, value: V) -> Handle {
         let plan = self.plan(expire);
         let i = self.tree.core.insert_planned(plan, expire, value);
-        self.remember(i);
+        self.remember(i, expire);
         self.tree.core.handle(i)
     }
 
@@ -131,7 +134,7 @@ impl<V> TimerQueue<V> {
         let plan = self.plan(expire);
         self.tree.core.set_key(i, expire);
         self.tree.core.link(plan, i);
-        self.remember(i);
+        self.remember(i, expire);
         true
     }
 
@@ -141,25 +144,25 @@ impl<V> TimerQueue<V> {
     fn plan(&self, expire: u32) -> Plan {
         let core = &self.tree.core;
         let probe = BitsProbe(expire);
-        let mut best = (0, u32::MAX);
-        for &f in &self.fingers {
-            if let Some(&k) = core.linked_key(f) {
-                let shared = (k ^ expire).leading_zeros();
-                if shared > best.0 {
-                    best = (shared, f);
-                }
+        let (mut best, mut shared) = (0, 0);
+        for (j, &k) in self.finger_keys.iter().enumerate() {
+            let s = (k ^ expire).leading_zeros();
+            if s > shared {
+                (best, shared) = (j, s);
             }
         }
-        if best.0 >= NEAR_BITS {
-            core.plan_near(&probe, best.1)
+        if shared >= NEAR_BITS {
+            // Falls back to the root if that timer is gone.
+            core.plan_near(&probe, self.finger_slots[best])
         } else {
             core.plan(&probe)
         }
     }
 
     #[inline]
-    fn remember(&mut self, i: u32) {
-        self.fingers[self.next_finger] = i;
+    fn remember(&mut self, i: u32, expire: u32) {
+        self.finger_keys[self.next_finger] = expire;
+        self.finger_slots[self.next_finger] = i;
         self.next_finger = (self.next_finger + 1) % FINGERS;
     }
 
