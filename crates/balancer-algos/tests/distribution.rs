@@ -158,3 +158,13 @@ fn leastconn_holds_connections_in_weight_ratio() {
         assert_shares(&counts, &WEIGHTS, 0.01, &format!("{a:?}"));
     }
 }
+
+#[test]
+fn lookup_tables_can_be_shared_across_threads() {
+    // Tables are built off the hot path and published (e.g. behind arc-swap): they must
+    // be Send + Sync.
+    fn shareable<T: Send + Sync>() {}
+    shareable::<balancer_algos::haproxy::ring::ConsistentRing>();
+    shareable::<MaglevTable>();
+    shareable::<balancer_algos::haproxy::weight_map::WeightMap>();
+}

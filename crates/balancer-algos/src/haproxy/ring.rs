@@ -17,7 +17,7 @@
 use ebtree::{EbTree, Handle};
 
 use crate::error::Error;
-use crate::hash_fn::avalanche;
+use crate::hash_fn::{avalanche, mix64};
 use crate::server::ServerId;
 
 /// Most points a ring may hold.
@@ -47,8 +47,18 @@ pub struct ConsistentRing {
     frozen_members: Vec<u32>,
 }
 
+/// Points per server that HAProxy's formula can name without colliding with the next
+/// server's (its weights stop at 256, times 16).
+const HAPROXY_POINTS: u32 = 4096;
+
 fn point_key(id: ServerId, n: u32) -> u32 {
-    avalanche(id.0.wrapping_mul(4096).wrapping_add(n))
+    if n < HAPROXY_POINTS {
+        avalanche(id.0.wrapping_mul(HAPROXY_POINTS).wrapping_add(n))
+    } else {
+        // Past weight 256, `id x 4096 + n` would land exactly on the next server's points;
+        // mix id and n instead.
+        (mix64((u64::from(id.0) << 32) | u64::from(n)) >> 32) as u32
+    }
 }
 
 fn check_limit(total: u64) -> Result<(), Error> {
@@ -243,6 +253,18 @@ mod tests {
         ring.set_weights(&[(1, 8), (3, 0)]).expect("fits");
         assert_eq!(ring.points(), 16 + 8 + 48);
         check(&ring);
+    }
+
+    #[test]
+    fn heavy_servers_do_not_share_point_positions() {
+        // Weight 1024 x 16 points each: with HAProxy's formula alone, server 1's points
+        // 4096.. would coincide with server 2's first points.
+        let ring = ConsistentRing::build(&members(&[16_384, 16_384])).expect("fits");
+        let mut keys = ring.frozen_keys.clone();
+        keys.dedup();
+        // Random 32-bit keys collide rarely (about n^2 / 2^33, i.e. ~0.1 here), never by
+        // thousands.
+        assert!(ring.frozen_keys.len() - keys.len() < 10);
     }
 
     #[test]
