@@ -24,8 +24,6 @@ pub const LVS_TABLE_SIZE: u32 = 4093;
 /// Largest table we build.
 pub const MAX_TABLE_SIZE: u32 = 1 << 26;
 
-const EMPTY: u32 = u32::MAX;
-
 /// A server in a Maglev table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MaglevMember {
@@ -69,6 +67,58 @@ impl Slots {
     }
 }
 
+/// Fills every slot of a `size`-slot table, calling `place(slot, member position)`
+/// once per slot. `members` is non-empty with non-zero weights; `size` is a prime.
+fn populate(members: &[MaglevMember], size: u32, mut place: impl FnMut(usize, usize)) {
+    let g = members
+        .iter()
+        .fold(0, |g, x| gcd(g, u64::from(x.weight)))
+        .max(1);
+    let weights: Vec<u64> = members.iter().map(|x| u64::from(x.weight) / g).collect();
+    let max_w = weights.iter().copied().max().unwrap_or(1);
+    let m = u64::from(size);
+    // Positions stay below 2^26 + skip < 2^27: u32 arithmetic is enough.
+    let mut position: Vec<u32> = Vec::with_capacity(members.len());
+    let mut skip: Vec<u32> = Vec::with_capacity(members.len());
+    for x in members {
+        let id = u64::from(x.id.0);
+        position.push((mix64(id ^ 0x6d61_676c_6576_3031) % m) as u32);
+        skip.push((mix64(id ^ 0x736b_6970_7065_7232) % (m - 1) + 1) as u32);
+    }
+    let mut credit = vec![0u64; members.len()];
+    // Which slots are taken, one bit each: 8 KiB for 65537 slots stays in L1, so the
+    // many probes that hit taken slots near the end cost little.
+    let mut taken = vec![0u64; (size as usize).div_ceil(64)];
+    let mut filled = 0u32;
+    loop {
+        for i in 0..members.len() {
+            credit[i] += weights[i];
+            while credit[i] >= max_w {
+                credit[i] -= max_w;
+                // Next free slot on this server's permutation; the permutation visits
+                // every slot (skip and size are coprime), so this ends.
+                loop {
+                    let c = position[i] as usize;
+                    position[i] += skip[i];
+                    if position[i] >= size {
+                        position[i] -= size;
+                    }
+                    let (word, bit) = (c / 64, 1u64 << (c % 64));
+                    if taken[word] & bit == 0 {
+                        taken[word] |= bit;
+                        place(c, i);
+                        break;
+                    }
+                }
+                filled += 1;
+                if filled == size {
+                    return;
+                }
+            }
+        }
+    }
+}
+
 /// An immutable lookup table; build off the hot path and share.
 #[derive(Clone, Debug, Default)]
 pub struct MaglevTable {
@@ -107,63 +157,20 @@ impl MaglevTable {
                 reason: "must exceed the number of servers",
             });
         }
-        let m = u64::from(size);
-        let mut slots = vec![EMPTY; size as usize];
         if members.is_empty() {
             return Ok(MaglevTable {
                 slots: Slots::default(),
                 members,
             });
         }
-        let g = members
-            .iter()
-            .fold(0, |g, x| gcd(g, u64::from(x.weight)))
-            .max(1);
-        let weights: Vec<u64> = members.iter().map(|x| u64::from(x.weight) / g).collect();
-        let max_w = weights.iter().copied().max().unwrap_or(1);
-        let mut position: Vec<u64> = Vec::with_capacity(members.len());
-        let mut skip: Vec<u64> = Vec::with_capacity(members.len());
-        for x in &members {
-            let id = u64::from(x.id.0);
-            position.push(mix64(id ^ 0x6d61_676c_6576_3031) % m);
-            skip.push(mix64(id ^ 0x736b_6970_7065_7232) % (m - 1) + 1);
-        }
-        let mut credit = vec![0u64; members.len()];
-        // Which slots are taken, one bit each: 8 KiB for 65537 slots stays in L1, so
-        // the many probes that hit taken slots near the end cost little.
-        let mut taken = vec![0u64; (size as usize).div_ceil(64)];
-        let mut filled = 0u64;
-        'fill: loop {
-            for i in 0..members.len() {
-                credit[i] += weights[i];
-                while credit[i] >= max_w {
-                    credit[i] -= max_w;
-                    // Next free slot on this server's permutation; the permutation visits
-                    // every slot (skip and size are coprime), so this ends.
-                    loop {
-                        let c = position[i] as usize;
-                        position[i] += skip[i];
-                        if position[i] >= m {
-                            position[i] -= m;
-                        }
-                        let (word, bit) = (c / 64, 1u64 << (c % 64));
-                        if taken[word] & bit == 0 {
-                            taken[word] |= bit;
-                            slots[c] = i as u32;
-                            break;
-                        }
-                    }
-                    filled += 1;
-                    if filled == m {
-                        break 'fill;
-                    }
-                }
-            }
-        }
         let slots = if members.len() <= usize::from(u16::MAX) {
-            Slots::Narrow(slots.into_iter().map(|p| p as u16).collect())
+            let mut v = vec![0u16; size as usize];
+            populate(&members, size, |slot, member| v[slot] = member as u16);
+            Slots::Narrow(v)
         } else {
-            Slots::Wide(slots)
+            let mut v = vec![0u32; size as usize];
+            populate(&members, size, |slot, member| v[slot] = member as u32);
+            Slots::Wide(v)
         };
         Ok(MaglevTable { slots, members })
     }
