@@ -6,7 +6,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::time::{Instant, timeout_at};
 
 use super::Timeouts;
-use super::connect::{ReadStop, connect, read_until, verdict};
+use super::connect::{FirstWord, ReadStop, connect, read_until, verdict};
 use crate::agent_reply::AgentReply;
 use crate::error::Error;
 use crate::status::{CheckResult, CheckStatus, WeightHint};
@@ -47,7 +47,12 @@ impl AgentSpec {
 impl AgentCheck {
     pub(crate) async fn run(&self, target: SocketAddr, timeouts: Timeouts) -> CheckResult {
         let addr = SocketAddr::new(target.ip(), self.port.unwrap_or(target.port()));
-        let mut stream = match connect(addr, timeouts.connect)
+        let first = if self.send.is_some() {
+            FirstWord::Checker
+        } else {
+            FirstWord::Server
+        };
+        let mut stream = match connect(addr, timeouts.connect, first)
             .await
             .and_then(|c| c.into_stream())
         {

@@ -38,17 +38,40 @@ fn connect_error(e: &std::io::Error) -> CheckResult {
     verdict(CheckStatus::L4Con, format!("connect: {e}"))
 }
 
+/// Who speaks first once the connection is up; decides how the handshake ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FirstWord {
+    /// The checker sends first (HTTP, TLS, tcp-check starting with send), or nothing
+    /// is sent at all (plain connect check).
+    Checker,
+    /// The server speaks first (banner protocols, agents without `agent-send`).
+    Server,
+}
+
 /// Connect within `limit`. The socket closes with RST (`SO_LINGER 0`), so thousands of
 /// checks a second leave no TIME_WAIT sockets behind to exhaust ephemeral ports.
-pub(crate) async fn connect(target: SocketAddr, limit: Duration) -> Result<Connected, CheckResult> {
+///
+/// When the checker speaks first (or never), quick ACKs are turned off, as HAProxy does
+/// for its checks: the handshake's last ACK then rides on our first data, and a plain
+/// connect check resets the connection before the server ever has to accept it, which
+/// saves kernel work on both ends. When the server speaks first the ACK must go out at
+/// once, or the server would wait for it before greeting us.
+pub(crate) async fn connect(
+    target: SocketAddr,
+    limit: Duration,
+    first: FirstWord,
+) -> Result<Connected, CheckResult> {
     let socket = Socket::new(
         Domain::for_address(target),
         Type::STREAM.nonblocking(),
         Some(Protocol::TCP),
     )
     .map_err(|e| verdict(CheckStatus::L4Con, format!("socket: {e}")))?;
-    // Failing to set linger only costs a TIME_WAIT entry, never correctness.
+    // Failing to set these only costs efficiency, never correctness.
     let _ = socket.set_linger(Some(Duration::ZERO));
+    if first == FirstWord::Checker {
+        let _ = socket.set_tcp_quickack(false);
+    }
     match socket.connect(&target.into()) {
         Ok(()) => return Ok(Connected::Ready(socket)),
         Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INPROGRESS.raw_os_error()) => {}

@@ -17,7 +17,7 @@ use tokio::time::{Instant, timeout_at};
 use tokio_rustls::TlsConnector;
 
 use super::Timeouts;
-use super::connect::{ReadStop, connect, read_until, verdict};
+use super::connect::{FirstWord, ReadStop, connect, read_until, verdict};
 use super::tls::{TlsClient, TlsSpec};
 use crate::error::Error;
 use crate::http_response::{
@@ -244,7 +244,7 @@ fn read_failure(stop: ReadStop, what: &str) -> CheckResult {
 
 impl HttpCheck {
     pub(crate) async fn run(&self, target: SocketAddr, timeouts: Timeouts) -> CheckResult {
-        let stream = match connect(target, timeouts.connect)
+        let stream = match connect(target, timeouts.connect, FirstWord::Checker)
             .await
             .and_then(|c| c.into_stream())
         {

@@ -8,7 +8,7 @@ use tokio::time::{Instant, timeout_at};
 use tokio_rustls::TlsConnector;
 
 use super::Timeouts;
-use super::connect::{ReadStop, connect, read_until, verdict};
+use super::connect::{FirstWord, ReadStop, connect, read_until, verdict};
 use super::expect::{ExpectSpec, Matcher, parse_hex};
 use super::tls::{TlsClient, TlsSpec};
 use crate::error::Error;
@@ -88,7 +88,11 @@ impl TcpSpec {
 
 impl TcpCheck {
     pub(crate) async fn run(&self, target: SocketAddr, timeouts: Timeouts) -> CheckResult {
-        let connected = match connect(target, timeouts.connect).await {
+        let first = match self.steps.first() {
+            Some(Step::Expect(_)) if self.tls.is_none() => FirstWord::Server,
+            _ => FirstWord::Checker,
+        };
+        let connected = match connect(target, timeouts.connect, first).await {
             Ok(c) => c,
             Err(r) => return r,
         };
