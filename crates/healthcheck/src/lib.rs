@@ -55,7 +55,7 @@
 //!
 //! let change = tokio::time::timeout(Duration::from_secs(5), changes.recv()).await?.expect("open");
 //! assert_eq!((change.target, change.to), (id, HealthState::Down));
-//! assert_eq!(change.result.status, CheckStatus::L4Con);
+//! assert_eq!(change.result.map(|r| r.status), Some(CheckStatus::L4Con));
 //! assert_eq!(monitor.snapshot(id).expect("exists").failures, 1);
 //! # Ok(()) }
 //! ```

@@ -118,9 +118,9 @@ pub struct StateChange {
     pub to: HealthState,
     /// Why.
     pub cause: TransitionCause,
-    /// The check result that caused it (for observed errors: the last check's result,
-    /// or a placeholder if none ran yet).
-    pub result: CheckResult,
+    /// The check (or agent) result that caused it; `None` when errors observed in
+    /// live traffic caused it.
+    pub result: Option<CheckResult>,
     /// When.
     pub at: std::time::Instant,
 }
@@ -296,16 +296,13 @@ impl Monitor {
         let transition = st.machine.apply_on_error(now, action);
         entry.wake.notify_one();
         if let Some(t) = transition {
-            let result = st.last.clone().unwrap_or_else(|| {
-                CheckResult::new(CheckStatus::L4Con, Duration::ZERO, "observed errors")
-            });
             let _ = self.changes.send(StateChange {
                 target: id,
                 addr: entry.addr,
                 from: t.from,
                 to: t.to,
                 cause: t.cause,
-                result,
+                result: None,
                 at: t.at,
             });
         }
@@ -461,7 +458,7 @@ impl TargetRunner {
                 from: t.from,
                 to: t.to,
                 cause: t.cause,
-                result,
+                result: Some(result),
                 at: t.at,
             });
         }
@@ -484,7 +481,7 @@ impl TargetRunner {
                 from: t.from,
                 to: t.to,
                 cause: t.cause,
-                result: result.clone(),
+                result: Some(result.clone()),
                 at: t.at,
             });
         }
