@@ -340,3 +340,46 @@ async fn removed_peer_is_no_longer_dialed() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_peer_that_stops_reading_is_dropped_and_redialed() {
+    // A "peer" that accepts connections and never reads from them.
+    let stuck = listener().await;
+    let stuck_addr = stuck.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut streams = Vec::new();
+        for _ in 0..4 {
+            match stuck.accept().await {
+                Ok((s, _)) => streams.push(s),
+                Err(_) => break,
+            }
+        }
+        // Keep them open (unread) until the test ends.
+        std::future::pending::<()>().await;
+        drop(streams);
+    });
+    let config = TransportConfig {
+        snapshot_queue_capacity: 64,
+        write_timeout: Duration::from_millis(200),
+        ..fast_config()
+    };
+    let (a, _inbox) = Transport::start(1, listener().await, [(2, stuck_addr)], config).unwrap();
+    let start = Instant::now();
+    let mut offset = 0u64;
+    // Keep offering 1 MiB chunks until the socket buffers fill, the write
+    // stalls past its timeout, and the connection is given up.
+    while a.stats().connections_lost == 0 {
+        assert!(start.elapsed() < DEADLINE, "stalled write never timed out");
+        if a.send(chunk(1, 2, offset, 1 << 20, false)) == SendOutcome::Queued {
+            offset += 1 << 20;
+        } else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    // And the peer is dialed again.
+    while a.stats().connects < 2 {
+        assert!(start.elapsed() < DEADLINE, "never redialed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    held.abort();
+}

@@ -8,9 +8,9 @@ use tokio::io::BufReader;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 
-use super::TransportConfig;
 use super::stats::Counters;
 use super::wire::{WireError, read_frame, read_handshake};
+use super::{TransportConfig, set_keepalive};
 use crate::raft::Message;
 
 pub(crate) async fn accept_loop(
@@ -46,6 +46,9 @@ async fn serve_connection(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
+    // A peer host that vanishes never closes its connection; keepalive probes
+    // end this task instead of leaving it waiting forever.
+    let _ = set_keepalive(&stream, config.keepalive);
     let mut reader = BufReader::with_capacity(256 << 10, stream);
     let result = tokio::select! {
         _ = shutdown.changed() => return,

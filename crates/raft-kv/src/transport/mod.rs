@@ -54,6 +54,12 @@ pub struct TransportConfig {
     pub connect_timeout: Duration,
     /// Largest frame accepted from a peer.
     pub max_frame_len: usize,
+    /// A write to a peer that makes no progress for this long means the peer
+    /// is gone (it stopped reading, or its host vanished): reconnect.
+    pub write_timeout: Duration,
+    /// TCP keepalive idle time on peer connections, so a connection to a host
+    /// that vanished without closing it is eventually noticed.
+    pub keepalive: Duration,
 }
 
 impl Default for TransportConfig {
@@ -66,6 +72,8 @@ impl Default for TransportConfig {
             backoff_max: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(1),
             max_frame_len: 64 << 20,
+            write_timeout: Duration::from_secs(5),
+            keepalive: Duration::from_secs(10),
         }
     }
 }
@@ -223,6 +231,14 @@ impl Transport {
         self.inner.shutdown.send_replace(true);
         self.inner.peers.lock().clear();
     }
+}
+
+/// Turns on TCP keepalive with `idle` before the first probe.
+fn set_keepalive(stream: &tokio::net::TcpStream, idle: Duration) -> std::io::Result<()> {
+    let params = socket2::TcpKeepalive::new()
+        .with_time(idle)
+        .with_interval((idle / 2).max(Duration::from_secs(1)));
+    socket2::SockRef::from(stream).set_tcp_keepalive(&params)
 }
 
 impl Drop for Inner {

@@ -18,9 +18,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
-use super::TransportConfig;
 use super::stats::Counters;
 use super::wire::{encode_frame, encode_handshake};
+use super::{TransportConfig, set_keepalive};
 use crate::raft::{Message, NodeId};
 
 /// How many bytes of queued messages are coalesced into one socket write.
@@ -86,7 +86,9 @@ impl PeerTask {
             _ = self.shutdown.changed() => None,
             result = dial => {
                 let Ok(Ok(mut stream)) = result else { return Some(None) };
-                if stream.set_nodelay(true).is_err() {
+                if stream.set_nodelay(true).is_err()
+                    || set_keepalive(&stream, self.config.keepalive).is_err()
+                {
                     return Some(None);
                 }
                 if stream.write_all(&encode_handshake(self.from)).await.is_err() {
@@ -137,7 +139,15 @@ impl PeerTask {
                 encode_frame(&more, &mut buf);
                 count += 1;
             }
-            stream.write_all(&buf).await?;
+            match tokio::time::timeout(self.config.write_timeout, stream.write_all(&buf)).await {
+                Ok(written) => written?,
+                Err(_) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "peer stopped reading",
+                    ));
+                }
+            }
             self.counters.sent.fetch_add(count, Ordering::Relaxed);
         }
     }
