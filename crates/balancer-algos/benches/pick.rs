@@ -11,7 +11,7 @@ use balancer_algos::haproxy::leastconn::LeastConn;
 use balancer_algos::haproxy::random::RandomDraws;
 use balancer_algos::haproxy::ring::{ConsistentRing, RingMember};
 use balancer_algos::haproxy::smooth_rr::SmoothRoundRobin;
-use balancer_algos::hash_fn::{avalanche, mix64};
+use balancer_algos::hash_fn::mix64;
 use balancer_algos::modern::maglev::{DEFAULT_TABLE_SIZE, MaglevMember, MaglevTable};
 use balancer_algos::{Balancer, Dispatcher, Request, ServerConfig, ServerId};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
@@ -64,7 +64,11 @@ fn picks(c: &mut Criterion) {
 
 fn lookups(c: &mut Criterion) {
     let mut g = c.benchmark_group("lookup");
-    let hashes: Vec<u32> = (0..4096u32).map(avalanche).collect();
+    // The same 65536 well-mixed keys for every lookup benchmark, read in order, so each
+    // lookup lands at a random place in its table (as real traffic would).
+    const KEYS: usize = 1 << 16;
+    let keys: Vec<u64> = (0..KEYS as u64).map(mix64).collect();
+    let hashes: Vec<u32> = keys.iter().map(|&k| (k >> 32) as u32).collect();
     for n in SIZES {
         let members: Vec<RingMember> = (0..n as u32)
             .map(|i| RingMember {
@@ -77,7 +81,7 @@ fn lookups(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("chash", n), &n, |b, _| {
             let mut k = 0;
             b.iter(|| {
-                k = (k + 1) & 4095;
+                k = (k + 1) & (KEYS - 1);
                 black_box(ring.lookup(black_box(hashes[k])))
             });
         });
@@ -86,7 +90,7 @@ fn lookups(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("chash_on_tree", n), &n, |b, _| {
             let mut k = 0;
             b.iter(|| {
-                k = (k + 1) & 4095;
+                k = (k + 1) & (KEYS - 1);
                 black_box(ring.lookup_in_tree(black_box(hashes[k])))
             });
         });
@@ -100,10 +104,10 @@ fn lookups(c: &mut Criterion) {
             .collect();
         let table = MaglevTable::build(&mm, DEFAULT_TABLE_SIZE).expect("prime");
         g.bench_with_input(BenchmarkId::new("maglev", n), &n, |b, _| {
-            let mut k = 0u64;
+            let mut k = 0;
             b.iter(|| {
-                k += 1;
-                black_box(table.lookup(black_box(mix64(k))).map(|m| m.index))
+                k = (k + 1) & (KEYS - 1);
+                black_box(table.lookup(black_box(keys[k])).map(|m| m.index))
             });
         });
     }
