@@ -243,3 +243,37 @@ fn lvs_quiesce_with_weight_zero() {
         .expect("known");
     assert_eq!(pick(lb.as_mut()), None);
 }
+
+#[test]
+fn wrr_skips_overloaded_heavy_servers_without_spinning() {
+    // Effective weights 65535 x 16 and 16: a pass-by-pass descent of `cw` would take a
+    // million passes to reach the light server once the heavy one is overloaded.
+    let cfg = vec![
+        ServerConfig::new(1, 65535).maxconn(1),
+        ServerConfig::new(2, 1),
+    ];
+    let mut lb = Algorithm::LvsWrr
+        .build(cfg, DispatchOptions::default())
+        .expect("valid");
+    assert_eq!(pick(lb.as_mut()), Some(1));
+    lb.connection_started(ServerId(1));
+    let start = std::time::Instant::now();
+    for _ in 0..100 {
+        assert_eq!(pick(lb.as_mut()), Some(2));
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+    lb.connection_started(ServerId(2));
+    lb.set_state(ServerId(2), ServerState::Down, Duration::ZERO)
+        .expect("known");
+    assert_eq!(
+        pick(lb.as_mut()),
+        None,
+        "the only eligible server went away"
+    );
+    lb.connection_ended(ServerId(1));
+    assert_eq!(pick(lb.as_mut()), Some(1));
+}

@@ -48,6 +48,7 @@ impl Policy for RoundRobin {
 /// `wrr`: the LVS sequence. A current weight `cw` starts at the largest weight and
 /// drops by the gcd of all weights each time the list wraps; a pass hands a connection
 /// to every server whose weight is at least `cw`. Weights 4,3,2 give `AABABCABC`.
+/// Overloaded servers are skipped; a pick costs at most a few passes over the servers.
 #[derive(Clone, Debug, Default)]
 pub struct WeightedRoundRobin {
     position: Option<usize>,
@@ -88,9 +89,13 @@ impl Policy for WeightedRoundRobin {
         if n == 0 || self.max == 0 {
             return None;
         }
-        // Enough steps to visit every server at every level of `cw` once.
-        let bound = n as u64 * (self.max / self.step + 1) + 1;
-        for _ in 0..bound {
+        let eligible = |i: usize| !pool.slot(i).lvs_overloaded();
+        // Without overloaded servers every pass finds the heaviest server, so a pass that
+        // finds nothing means the servers heavy enough for `cw` are all overloaded: jump
+        // `cw` to the heaviest eligible weight instead of descending one gcd per pass
+        // (effective weights reach 2^20, so that descent could take a million passes).
+        let mut misses = 0;
+        for _ in 0..4 * n + 4 {
             let p = self.position.map_or(0, |p| (p + 1) % n);
             self.position = Some(p);
             if p == 0 {
@@ -100,8 +105,19 @@ impl Policy for WeightedRoundRobin {
                 }
             }
             let s = pool.slot(tier[p]);
-            if !s.lvs_overloaded() && u64::from(s.eweight()) >= self.current {
+            if eligible(tier[p]) && u64::from(s.eweight()) >= self.current {
                 return Some(tier[p]);
+            }
+            misses += 1;
+            if misses >= n {
+                let heaviest = tier
+                    .iter()
+                    .filter(|&&i| eligible(i))
+                    .map(|&i| u64::from(pool.slot(i).eweight()))
+                    .max()?;
+                // The next wrap lowers `cw` by one step, onto `heaviest`.
+                self.current = self.current.min(heaviest + self.step);
+                misses = 0;
             }
         }
         None
