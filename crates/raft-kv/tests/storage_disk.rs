@@ -80,6 +80,26 @@ fn overwritten_suffix_stays_overwritten_after_reopen() {
 }
 
 #[test]
+fn empty_and_out_of_range_reads_answer_without_panicking() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut s = DiskStorage::open(tmp.path(), opts(1 << 20), voters()).expect("open");
+    s.append(&ents(1..=5, 1)).expect("append");
+    assert_eq!(s.entries(3, 3, u64::MAX).expect("empty range"), vec![]);
+    assert_eq!(s.entries(5, 2, u64::MAX).expect("reversed range"), vec![]);
+    assert!(s.entries(4, 8, u64::MAX).is_err(), "past the end");
+    assert!(s.term(9).is_err());
+    s.create_snapshot(3, voters(), Bytes::new())
+        .expect("snapshot");
+    assert!(s.entries(2, 4, u64::MAX).is_err(), "compacted");
+    assert!(s.term(2).is_err());
+    assert_eq!(
+        s.entries(4, 6, 1).expect("limited").len(),
+        1,
+        "max_bytes keeps one"
+    );
+}
+
+#[test]
 fn gaps_are_refused() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let mut s = DiskStorage::open(tmp.path(), opts(1 << 20), voters()).expect("open");

@@ -380,9 +380,12 @@ impl Storage for DiskStorage {
         if high > self.last() + 1 {
             return Err(Error::Unavailable { index: high - 1 });
         }
+        if low >= high {
+            return Ok(Vec::new());
+        }
         let mut out = Vec::new();
         let mut size = 0;
-        for e in &self.entries[(low - offset) as usize..(high.max(low) - offset) as usize] {
+        for e in &self.entries[(low - offset) as usize..(high - offset) as usize] {
             size += e.size();
             if !out.is_empty() && size > max_bytes {
                 break;
