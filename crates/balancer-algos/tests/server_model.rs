@@ -287,3 +287,30 @@ fn leastconn_round_robins_among_equally_loaded_servers() {
     let seq = sequence(lb.as_mut(), 4);
     assert!(seq.iter().all(|&s| s != 2), "{seq:?}");
 }
+
+#[test]
+fn a_saturated_backend_answers_none_quickly_even_with_long_cycles() {
+    // Weights 65535 and 65534 are coprime: the cycles hold 131069 entries.
+    let cfg = vec![
+        ServerConfig::new(1, 65535).maxconn(1),
+        ServerConfig::new(2, 65534).maxconn(1),
+    ];
+    for a in [Algorithm::RoundRobin, Algorithm::StaticRoundRobin] {
+        let mut lb = a
+            .clone()
+            .build(cfg.clone(), DispatchOptions::default())
+            .expect("valid");
+        lb.connection_started(ServerId(1));
+        lb.connection_started(ServerId(2));
+        let start = std::time::Instant::now();
+        for _ in 0..1000 {
+            assert_eq!(lb.pick(&Request::default()), None, "{a:?}");
+        }
+        // 1000 full walks of the cycle would take seconds in a debug build.
+        assert!(
+            start.elapsed() < Duration::from_millis(500),
+            "{a:?}: {:?}",
+            start.elapsed()
+        );
+    }
+}

@@ -33,6 +33,13 @@ impl TierCursor {
     }
 }
 
+/// Whether any server of the tier has a free connection slot. Cycle walkers call it
+/// after a first miss, so a saturated backend answers `None` in O(servers) instead of
+/// walking a cycle that may hold millions of entries.
+pub(crate) fn tier_has_room(pool: &ServerPool) -> bool {
+    pool.tier().iter().any(|&i| pool.slot(i).has_room())
+}
+
 /// Greatest common divisor.
 pub(crate) fn gcd(mut a: u64, mut b: u64) -> u64 {
     while b != 0 {

@@ -11,7 +11,7 @@
 
 use rand::RngCore;
 
-use super::gcd;
+use super::{gcd, tier_has_room};
 use crate::balancer::Policy;
 use crate::error::Error;
 use crate::pool::ServerPool;
@@ -156,7 +156,7 @@ impl Policy for SmoothRoundRobin {
             return None;
         }
         let n = self.cycle.len();
-        for _ in 0..n {
+        for step in 0..n {
             let i = self.cycle[self.cursor] as usize;
             self.cursor += 1;
             if self.cursor == n {
@@ -164,6 +164,9 @@ impl Policy for SmoothRoundRobin {
             }
             if pool.slot(i).has_room() {
                 return Some(i);
+            }
+            if step == 0 && !tier_has_room(pool) {
+                return None;
             }
         }
         None

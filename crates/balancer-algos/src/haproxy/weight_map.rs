@@ -4,7 +4,7 @@
 
 use rand::RngCore;
 
-use super::gcd;
+use super::{gcd, tier_has_room};
 use crate::balancer::Policy;
 use crate::error::Error;
 use crate::pool::ServerPool;
@@ -130,11 +130,14 @@ impl Policy for StaticRoundRobin {
         _rng: &mut R,
     ) -> Option<usize> {
         let n = self.map.len();
-        for _ in 0..n {
+        for step in 0..n {
             let i = self.map.slots[self.cursor] as usize;
             self.cursor = (self.cursor + 1) % n;
             if pool.slot(i).has_room() {
                 return Some(i);
+            }
+            if step == 0 && !tier_has_room(pool) {
+                return None;
             }
         }
         None
