@@ -51,6 +51,24 @@ async fn connect_ok_and_refused() {
 }
 
 #[tokio::test]
+async fn reused_sockets_report_each_check_on_its_own() {
+    // Connect-only checks recycle their sockets; alternating up and refused targets
+    // shows that no state (pending errors, connections) leaks from one check to the next.
+    let server = tcp_server(|_s| async {}).await;
+    let refused = refused_addr().await;
+    let check = tcp(vec![]);
+    for round in 0..200 {
+        let (addr, want) = if round % 3 == 2 {
+            (refused, CheckStatus::L4Con)
+        } else {
+            (server.addr, CheckStatus::L4Ok)
+        };
+        let r = check.run(addr, quick()).await;
+        assert_eq!(r.status, want, "round {round}: {r:?}");
+    }
+}
+
+#[tokio::test]
 async fn connect_timeout_when_the_accept_queue_is_full() {
     // A listener that never accepts, with the smallest backlog: once its accept queue
     // holds a connection, the kernel drops further SYNs and connects time out.

@@ -97,6 +97,7 @@ impl TcpCheck {
             Err(r) => return r,
         };
         if self.steps.is_empty() && self.tls.is_none() {
+            connected.recycle(target);
             return verdict(CheckStatus::L4Ok, "connected");
         }
         let stream = match connected.into_stream() {
