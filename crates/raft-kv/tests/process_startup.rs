@@ -168,3 +168,28 @@ fn restart_after_sigkill_keeps_data_and_mid_log_damage_stops_startup() {
         "error does not name file and offset: {stderr}"
     );
 }
+
+#[test]
+fn sigterm_stops_the_node_cleanly_and_it_restarts_with_its_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("node");
+    let (peer, client) = (free_addr(), free_addr());
+    let mut node = spawn_single(&data, peer, client);
+    wait_for_answer(client, "STATUS", |a| a.contains("role=Leader"));
+    let answer = wait_for_answer(client, "PUT kept yes", |_| true);
+    assert!(answer.starts_with("OK "), "{answer}");
+
+    let child = node.0.as_ref().expect("running");
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(child),
+        rustix::process::Signal::TERM,
+    )
+    .expect("send SIGTERM");
+    let (status, stderr) = node.wait_exit();
+    assert!(status.success(), "unclean exit on SIGTERM: {stderr}");
+    assert!(stderr.contains("SIGTERM"), "{stderr}");
+
+    let _node = spawn_single(&data, peer, client);
+    let answer = wait_for_answer(client, "GET kept", |a| !a.starts_with("ERR"));
+    assert_eq!(answer, "VALUE yes");
+}

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use raft_kv::node::client::serve_kv_clients;
-use raft_kv::node::{KvMachine, NodeConfig, start_node};
+use raft_kv::node::{KvMachine, NodeConfig, NodeError, start_node};
 use raft_kv::raft::NodeId;
 use tokio::net::TcpListener;
 
@@ -120,18 +120,24 @@ async fn run(args: Args) -> Result<(), String> {
         args.data_dir.display()
     );
     let clients = serve_kv_clients(client_listener, node.handle.clone(), Duration::from_secs(3));
-    tokio::select! {
-        result = clients => result.map_err(|e| format!("client listener failed: {e}")),
-        result = node.task => match result {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(format!("node {} failed: {e}", args.id)),
-            Err(e) => Err(format!("node {} task panicked: {e}", args.id)),
-        },
-        _ = tokio::signal::ctrl_c() => {
-            node.handle.stop().await;
-            Ok(())
-        }
-    }
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
+    let id = args.id;
+    let finished = |result: Result<Result<(), NodeError>, tokio::task::JoinError>| match result {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("node {id} failed: {e}")),
+        Err(e) => Err(format!("node {id} task panicked: {e}")),
+    };
+    let mut task = node.task;
+    let stop_requested = tokio::select! {
+        result = clients => return result.map_err(|e| format!("client listener failed: {e}")),
+        result = &mut task => return finished(result),
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = terminate.recv() => "SIGTERM",
+    };
+    eprintln!("raft-kv-node {id}: {stop_requested}, stopping");
+    node.handle.stop().await;
+    finished(task.await)
 }
 
 fn main() -> ExitCode {
