@@ -58,6 +58,9 @@ pub enum Error {
     /// The TLS client configuration could not be built.
     #[error("TLS configuration: {0}")]
     Tls(#[from] rustls::Error),
+    /// A monitor was asked to start a target outside a tokio runtime.
+    #[error("no tokio runtime to run the checks on")]
+    NoRuntime,
     /// An HTTP header name or value contains characters that would break the request.
     #[error("invalid HTTP header {name:?}")]
     InvalidHeader {

@@ -209,8 +209,10 @@ impl Monitor {
         (monitor, rx)
     }
 
-    /// Start monitoring a target. Must be called within a tokio runtime.
+    /// Start monitoring a target, on the tokio runtime this is called from (outside
+    /// one, [`Error::NoRuntime`]).
     pub fn add(&self, spec: TargetSpec) -> Result<TargetId, Error> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let now = Instant::now();
         let machine = HealthMachine::new(spec.timing, spec.initial, now.into_std())?;
         let observer = spec
@@ -241,14 +243,13 @@ impl Monitor {
                 self.config.seed ^ id.0.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ salt,
             ),
         };
-        let mut tasks = vec![tokio::spawn(
-            runner(Role::Health, spec.check.clone(), spec.timeouts, 0).run(),
-        )];
+        let mut tasks =
+            vec![runtime.spawn(runner(Role::Health, spec.check.clone(), spec.timeouts, 0).run())];
         if let Some(agent) = &spec.agent {
             let role = Role::Agent { inter: agent.inter };
-            tasks.push(tokio::spawn(
-                runner(role, agent.check.clone(), agent.timeouts, 0xa9e7).run(),
-            ));
+            tasks.push(
+                runtime.spawn(runner(role, agent.check.clone(), agent.timeouts, 0xa9e7).run()),
+            );
         }
         self.targets.lock().insert(
             id,

@@ -246,6 +246,18 @@ async fn many_targets_on_one_monitor() {
 }
 
 #[test]
+fn adding_outside_a_runtime_is_an_error_not_a_panic() {
+    let (monitor, _rx) = Monitor::new(MonitorConfig::default());
+    let check = CheckSpec::Tcp(TcpSpec::default()).build().expect("valid");
+    let spec = TargetSpec::new("127.0.0.1:1".parse().expect("addr"), check);
+    assert!(matches!(
+        monitor.add(spec),
+        Err(healthcheck::Error::NoRuntime)
+    ));
+    assert!(monitor.is_empty());
+}
+
+#[test]
 fn bad_target_configuration_is_an_error() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
