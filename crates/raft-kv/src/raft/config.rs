@@ -98,3 +98,21 @@ impl Config {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_configs_are_refused() {
+        assert!(Config::new(1).validate().is_ok());
+        assert!(Config::new(0).validate().is_err());
+        let mut c = Config::new(1);
+        c.heartbeat_tick = c.election_tick;
+        assert!(c.validate().is_err());
+        let mut c = Config::new(1);
+        c.read_mode = ReadMode::Lease;
+        c.check_quorum = false;
+        assert!(c.validate().is_err());
+    }
+}

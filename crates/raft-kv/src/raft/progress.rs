@@ -181,3 +181,44 @@ impl Progress {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inflights_bound_messages_and_bytes() {
+        let mut f = Inflights::new(3, 100);
+        f.add(5, 40);
+        f.add(9, 40);
+        assert!(!f.full());
+        f.add(12, 40);
+        assert!(f.full(), "three messages");
+        f.free_to(9);
+        assert!(!f.full());
+        f.add(20, 90);
+        assert!(f.full(), "130 bytes in flight");
+        f.free_to(100);
+        assert!(!f.full());
+    }
+
+    #[test]
+    fn probe_sends_one_at_a_time_and_rejections_move_next_back() {
+        let mut p = Progress::new(11, 4, 0);
+        assert!(!p.is_paused());
+        p.probe_sent = true;
+        assert!(p.is_paused());
+        // A stale rejection (not for next - 1) is ignored.
+        assert!(!p.maybe_decr_to(5, 2));
+        assert!(p.maybe_decr_to(10, 6));
+        assert_eq!(p.next, 7);
+        assert!(!p.is_paused());
+        assert!(p.maybe_update(7));
+        p.become_replicate();
+        assert_eq!(p.next, 8);
+        // In replicate state a rejection above match falls back to match + 1.
+        p.next = 15;
+        assert!(p.maybe_decr_to(14, 3));
+        assert_eq!(p.next, 8);
+    }
+}

@@ -291,3 +291,63 @@ impl<S: Storage> RaftLog<S> {
         self.storage.snapshot()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::storage::MemStorage;
+    use crate::raft::types::ConfState;
+
+    fn entry(index: Index, term: Term) -> Entry {
+        Entry::normal(term, index, Vec::new())
+    }
+
+    fn log_with(stable: &[(Index, Term)]) -> RaftLog<MemStorage> {
+        let mut s = MemStorage::new(ConfState::with_voters([1]));
+        let ents: Vec<Entry> = stable.iter().map(|&(i, t)| entry(i, t)).collect();
+        s.append(&ents).unwrap();
+        RaftLog::new(s, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn conflicting_suffix_is_replaced_across_stable_and_unstable() {
+        let mut log = log_with(&[(1, 1), (2, 1), (3, 1)]);
+        log.append(&[entry(4, 2), entry(5, 2)]);
+        assert_eq!(log.last_index(), 5);
+        // The leader of term 3 disagrees from index 3 on.
+        let last = log.maybe_append(2, 1, &[entry(3, 3), entry(4, 3)]);
+        assert_eq!(last, Some(4));
+        assert_eq!(log.last_index(), 4);
+        assert_eq!(log.term(3), Ok(3));
+        assert_eq!(log.term(2), Ok(1));
+        assert_eq!(log.unstable_entries().len(), 2);
+        // A mismatching previous entry is refused.
+        assert_eq!(log.maybe_append(4, 2, &[entry(5, 3)]), None);
+    }
+
+    #[test]
+    fn committed_entries_are_never_overwritten() {
+        let mut log = log_with(&[(1, 1), (2, 1)]);
+        log.commit_to(2);
+        log.maybe_append(1, 1, &[entry(2, 9)]);
+        assert_eq!(log.term(2), Ok(1));
+    }
+
+    #[test]
+    fn conflict_search_skips_a_whole_term() {
+        let log = log_with(&[(1, 1), (2, 2), (3, 2), (4, 2), (5, 2)]);
+        assert_eq!(log.find_conflict_by_term(5, 1), (1, 1));
+        assert_eq!(log.find_conflict_by_term(5, 3), (5, 2));
+    }
+
+    #[test]
+    fn stable_to_drops_persisted_unstable_entries() {
+        let mut log = log_with(&[]);
+        log.append(&[entry(1, 1), entry(2, 1)]);
+        log.stable_to(1, 1);
+        assert_eq!(log.unstable_entries().len(), 1);
+        // A stale acknowledgement (wrong term) changes nothing.
+        log.stable_to(2, 7);
+        assert_eq!(log.unstable_entries().len(), 1);
+    }
+}
