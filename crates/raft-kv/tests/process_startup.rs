@@ -193,3 +193,43 @@ fn sigterm_stops_the_node_cleanly_and_it_restarts_with_its_data() {
     let answer = wait_for_answer(client, "GET kept", |a| !a.starts_with("ERR"));
     assert_eq!(answer, "VALUE yes");
 }
+
+#[test]
+fn a_torn_final_record_is_cut_reported_and_startup_continues() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("node");
+    let (peer, client) = (free_addr(), free_addr());
+    let mut node = spawn_single(&data, peer, client);
+    wait_for_answer(client, "STATUS", |a| a.contains("role=Leader"));
+    for i in 0..20 {
+        let answer = wait_for_answer(client, &format!("PUT k{i} v{i}"), |_| true);
+        assert!(answer.starts_with("OK "), "{answer}");
+    }
+    node.kill();
+
+    // Simulate a crash mid-write of the final record: its last bytes never
+    // reached the disk (the segment is preallocated, so they read as zeros).
+    let segment = data.join("wal").join("0000000000000000.wal");
+    let mut bytes = std::fs::read(&segment).expect("read");
+    let end = bytes.iter().rposition(|&b| b != 0).expect("data") + 1;
+    bytes[end - 3..end].fill(0);
+    std::fs::write(&segment, &bytes).expect("write");
+
+    let mut node = spawn_single(&data, peer, client);
+    for i in [0, 10] {
+        let answer = wait_for_answer(client, &format!("GET k{i}"), |a| !a.starts_with("ERR"));
+        assert_eq!(answer, format!("VALUE v{i}"));
+    }
+    let child = node.0.as_ref().expect("running");
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(child),
+        rustix::process::Signal::TERM,
+    )
+    .expect("send SIGTERM");
+    let (status, stderr) = node.wait_exit();
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains("torn record") && stderr.contains(&segment.display().to_string()),
+        "torn tail not reported: {stderr}"
+    );
+}

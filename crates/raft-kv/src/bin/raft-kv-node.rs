@@ -113,6 +113,15 @@ async fn run(args: Args) -> Result<(), String> {
     let node = start_node(config, peer_listener, KvMachine::default())
         .await
         .map_err(|e| format!("cannot start node {}: {e}", args.id))?;
+    if let Some(torn) = &node.torn_tail {
+        eprintln!(
+            "raft-kv-node {}: cut a torn record ({}) off the log tail: {} at offset {}",
+            args.id,
+            torn.reason,
+            torn.path.display(),
+            torn.offset
+        );
+    }
     eprintln!(
         "raft-kv-node {}: peers on {peer_addr}, clients on {}, data in {}",
         args.id,

@@ -34,7 +34,7 @@ use crate::raft::{
     Codec, ConfChange, ConfChangeKind, ConfState, Config, EntryKind, Error as RaftError, Index,
     Message, NodeId, RawNode, Ready, Role, StateMachine, Storage, Term,
 };
-use crate::storage::{DiskStorage, WalOptions};
+use crate::storage::{DiskStorage, TornTail, WalOptions};
 use crate::transport::{Transport, TransportConfig};
 
 /// How to run a node.
@@ -234,6 +234,10 @@ pub struct RunningNode<M: StateMachine> {
     pub handle: NodeHandle<M>,
     /// Completes when the node stops; an error says why it failed.
     pub task: JoinHandle<Result<(), NodeError>>,
+    /// The torn final WAL record cut off at startup, if the last run crashed
+    /// mid-write (callers should report it: it may have been acknowledged if
+    /// the damage was not a crash but the disk).
+    pub torn_tail: Option<TornTail>,
 }
 
 /// Opens the node's storage, restores its state machine, starts its transport
@@ -255,7 +259,8 @@ where
             .filter(|id| !config.joining || *id != config.id),
     );
     let storage = DiskStorage::open(&config.data_dir, config.wal, voters)?;
-    if let Some(torn) = storage.torn_tail() {
+    let torn_tail = storage.torn_tail().cloned();
+    if let Some(torn) = &torn_tail {
         tracing::warn!(path = %torn.path.display(), offset = torn.offset, "recovered from a torn WAL tail");
     }
     let snapshot = storage.current_snapshot().clone();
@@ -304,6 +309,7 @@ where
             transport,
         },
         task,
+        torn_tail,
     })
 }
 
