@@ -58,6 +58,13 @@ pub enum Error {
     /// The TLS client configuration could not be built.
     #[error("TLS configuration: {0}")]
     Tls(#[from] rustls::Error),
+    /// Neither an unprivileged ICMP socket (`net.ipv4.ping_group_range`) nor a raw one
+    /// (root or CAP_NET_RAW) can be opened, so ICMP checks cannot run here.
+    #[error("cannot open an ICMP socket: {source}")]
+    IcmpUnavailable {
+        /// Why the raw socket, the last resort, was refused.
+        source: std::io::Error,
+    },
     /// A monitor was asked to start a target outside a tokio runtime.
     #[error("no tokio runtime to run the checks on")]
     NoRuntime,

@@ -43,12 +43,13 @@ impl ResponseHead {
 
 /// Parse a response head from the start of `buf`.
 pub fn parse_head(buf: &[u8]) -> Result<ResponseHead, HeadError> {
-    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+    // Servers that end lines with a bare LF exist; accept them as HAProxy does.
+    let Some((end, terminator_len)) = head_end(buf) else {
         return Err(HeadError::Incomplete);
     };
     let head =
         std::str::from_utf8(&buf[..end]).map_err(|_| HeadError::Invalid("head is not UTF-8"))?;
-    let mut lines = head.split("\r\n");
+    let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
     let status_line = lines.next().ok_or(HeadError::Invalid("empty head"))?;
     let rest = status_line
         .strip_prefix("HTTP/1.")
@@ -87,8 +88,31 @@ pub fn parse_head(buf: &[u8]) -> Result<ResponseHead, HeadError> {
         status,
         reason,
         headers,
-        head_len: end + 4,
+        head_len: end + terminator_len,
     })
+}
+
+/// Where the head ends: the offset of the line break before the blank line, and the
+/// length of the breaks from there to the body (`\r\n\r\n`, `\n\n`, or a mix).
+fn head_end(buf: &[u8]) -> Option<(usize, usize)> {
+    let mut line_start = 0;
+    for (i, &b) in buf.iter().enumerate() {
+        if b != b'\n' {
+            continue;
+        }
+        let line = &buf[line_start..i];
+        if line.is_empty() || line == b"\r" {
+            let prev_break = if line_start >= 2 && buf[line_start - 2] == b'\r' {
+                2
+            } else {
+                1
+            };
+            let end = line_start.saturating_sub(prev_break);
+            return Some((end, i + 1 - end));
+        }
+        line_start = i + 1;
+    }
+    None
 }
 
 /// How the body of a response is delimited.
@@ -209,6 +233,12 @@ mod tests {
             parse_head(b"HTTP/1.1 20x OK\r\n\r\n"),
             Err(HeadError::Invalid(_))
         ));
+        let bare = parse_head(b"HTTP/1.0 200 OK\nServer: x\n\nbody").expect("bare LF accepted");
+        assert_eq!((bare.status, bare.head_len), (200, 27));
+        assert_eq!(bare.header("server"), Some("x"));
+        let crlf = parse_head(b"HTTP/1.1 204 No Content\r\n\r\n").expect("valid");
+        assert_eq!(crlf.head_len, 27);
+        assert!(crlf.headers.is_empty());
     }
 
     #[test]

@@ -213,6 +213,24 @@ impl Monitor {
     /// one, [`Error::NoRuntime`]).
     pub fn add(&self, spec: TargetSpec) -> Result<TargetId, Error> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
+        let zero_timeout = |t: &Timeouts| t.connect.is_zero() || t.check.is_zero();
+        if zero_timeout(&spec.timeouts)
+            || spec
+                .agent
+                .as_ref()
+                .is_some_and(|a| zero_timeout(&a.timeouts))
+        {
+            return Err(Error::InvalidSetting {
+                field: "timeout",
+                reason: "connect and check timeouts must be greater than zero",
+            });
+        }
+        if spec.agent.as_ref().is_some_and(|a| a.inter.is_zero()) {
+            return Err(Error::InvalidSetting {
+                field: "agent-inter",
+                reason: "must be greater than zero",
+            });
+        }
         let now = Instant::now();
         let machine = HealthMachine::new(spec.timing, spec.initial, now.into_std())?;
         let observer = spec

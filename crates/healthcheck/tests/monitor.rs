@@ -271,6 +271,16 @@ fn bad_target_configuration_is_an_error() {
         assert!(monitor.add(spec.clone()).is_err());
         spec.timing.rise = 1;
         spec.observe = Some((ObserveLayer::Layer4, 0, OnError::FailCheck));
+        assert!(monitor.add(spec.clone()).is_err());
+        spec.observe = None;
+        spec.timeouts.check = Duration::ZERO;
+        assert!(monitor.add(spec.clone()).is_err());
+        spec.timeouts = Timeouts::default();
+        spec.agent = Some(healthcheck::AgentTrack {
+            check: spec.check.clone(),
+            inter: Duration::ZERO,
+            timeouts: Timeouts::default(),
+        });
         assert!(monitor.add(spec).is_err());
         assert!(monitor.is_empty());
     });

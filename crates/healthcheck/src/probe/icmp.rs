@@ -43,6 +43,8 @@ impl IcmpSpec {
                 reason: "must be at most 1400 bytes",
             });
         }
+        // Find out now, not at the first check, whether this process may ping at all.
+        open_socket().map_err(|source| Error::IcmpUnavailable { source })?;
         Ok(IcmpCheck {
             payload: (0..self.payload_size).map(|i| i as u8).collect(),
         })
