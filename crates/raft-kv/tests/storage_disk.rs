@@ -363,3 +363,30 @@ fn random_operations_match_the_in_memory_model() {
         }
     }
 }
+
+#[test]
+fn damaged_or_missing_snapshot_file_stops_startup() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    {
+        let mut s = DiskStorage::open(tmp.path(), opts(1 << 20), voters()).expect("open");
+        s.append(&ents(1..=10, 1)).expect("append");
+        s.sync().expect("sync");
+        s.create_snapshot(5, voters(), Bytes::from_static(b"five"))
+            .expect("snapshot");
+    }
+    let snap = tmp.path().join("snap").join("snapshot");
+    let mut bytes = std::fs::read(&snap).expect("read");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&snap, &bytes).expect("write");
+    match DiskStorage::open(tmp.path(), opts(1 << 20), voters()) {
+        Err(StorageError::Corrupt { path, .. }) => assert_eq!(path, snap),
+        other => panic!("damaged snapshot not reported: {other:?}"),
+    }
+    // Without the snapshot file the log cannot be interpreted either.
+    std::fs::remove_file(&snap).expect("remove");
+    assert!(matches!(
+        DiskStorage::open(tmp.path(), opts(1 << 20), voters()),
+        Err(StorageError::Inconsistent { .. })
+    ));
+}
