@@ -2,19 +2,26 @@
 //! maps), measured in the same run:
 //!
 //! - (a) `insert_1M_random_u32`: build a tree of 1M random `u32` keys;
-//! - (b) `timers_100k`: 100k live timers; each step cancels an arbitrary timer, arms one,
-//!   and pops (and re-arms) the expired ones;
+//! - (b) `timers_100k_*`: 100k live timers; each step cancels an arbitrary timer, arms
+//!   one, and pops (and re-arms) the expired ones; with a server's few configured
+//!   timeouts, and with uniformly spread ones;
 //! - (c) `lookup_ge_1M`: `lookup_ge` of random keys in a tree of 1M keys;
 //! - (d) `longest_prefix_100k_ipv4`: longest-prefix match of random addresses in a
 //!   table of 100k IPv4 prefixes.
 //!
 //! `cargo bench -p ebtree --bench ebtree_vs_btreemap`; bytes per entry are printed by
 //! the `ebtree_memory` bench.
+//!
+//! Times are the benchmark thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), not wall
+//! time, so that a machine shared with other work does not charge its waiting to
+//! whichever contender happened to run then.
 
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use ebtree::{EbTree, Handle, PrefixTree, TimerQueue};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use rustix::time::{ClockId, clock_gettime};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::hint::black_box;
@@ -23,12 +30,51 @@ use std::time::Duration;
 
 const SEED: u64 = 0x5EED_EB7E;
 
+/// Criterion measurement of the thread's CPU time, in nanoseconds.
+struct CpuTime {
+    wall: WallTime,
+}
+
+impl CpuTime {
+    fn now(&self) -> u64 {
+        let t = clock_gettime(ClockId::ThreadCPUTime);
+        t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+    }
+}
+
+impl Measurement for CpuTime {
+    type Intermediate = u64;
+    type Value = u64;
+
+    fn start(&self) -> u64 {
+        self.now()
+    }
+    fn end(&self, start: u64) -> u64 {
+        self.now().saturating_sub(start)
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, v: &u64) -> f64 {
+        *v as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        // Nanoseconds, like wall time: reuse its formatting.
+        self.wall.formatter()
+    }
+}
+
+type Crit = Criterion<CpuTime>;
+
 fn random_keys(n: usize) -> Vec<u32> {
     let mut rng = SmallRng::seed_from_u64(SEED);
     (0..n).map(|_| rng.random()).collect()
 }
 
-fn insert_random(c: &mut Criterion) {
+fn insert_random(c: &mut Crit) {
     const N: usize = 1_000_000;
     let keys = random_keys(N);
     let mut g = c.benchmark_group("insert_1M_random_u32");
@@ -89,124 +135,178 @@ fn insert_random(c: &mut Criterion) {
 }
 
 const TIMERS: usize = 100_000;
-/// Timeouts up to 100 s at 1 ms ticks: 100k timers spread over 100k ticks.
-const MAX_TIMEOUT: u32 = 100_000;
 const STEPS: u64 = 1000;
+
+/// How new timers pick their timeout.
+#[derive(Clone, Copy)]
+enum Timeouts {
+    /// Uniform over 1..=100 s: keys spread over the whole window (the hard case).
+    Uniform,
+    /// A server's handful of configured timeouts (check inter 2 s, connect 5 s, client
+    /// and server 30 s, tunnel 50 s), as HAProxy arms them.
+    Configured,
+}
 
 /// The timer workload's random choices, identical for every contender.
 struct TimerDriver {
     rng: SmallRng,
     now: u32,
+    timeouts: Timeouts,
 }
 
 impl TimerDriver {
-    fn new() -> Self {
+    fn new(timeouts: Timeouts) -> Self {
         TimerDriver {
             rng: SmallRng::seed_from_u64(SEED),
             now: 0,
+            timeouts,
         }
     }
+    fn initial(&mut self) -> u32 {
+        self.now + self.rng.random_range(1..=50_000)
+    }
     fn timeout(&mut self) -> u32 {
-        self.now + self.rng.random_range(1..=MAX_TIMEOUT)
+        self.now
+            + match self.timeouts {
+                Timeouts::Uniform => self.rng.random_range(1..=100_000),
+                Timeouts::Configured => [2_000, 5_000, 30_000, 50_000][self.rng.random_range(0..4)],
+            }
     }
     fn victim(&mut self) -> usize {
         self.rng.random_range(0..TIMERS)
     }
 }
 
-fn timers(c: &mut Criterion) {
-    let mut g = c.benchmark_group("timers_100k");
-    g.throughput(Throughput::Elements(STEPS));
+/// (b): 100k live timers; each step advances the clock one tick, cancels an arbitrary
+/// timer and arms a new one for it, then pops every expired timer and re-arms it.
+fn timers(c: &mut Crit) {
+    for (name, timeouts) in [
+        ("timers_100k_configured_timeouts", Timeouts::Configured),
+        ("timers_100k_uniform_timeouts", Timeouts::Uniform),
+    ] {
+        let mut g = c.benchmark_group(name);
+        g.throughput(Throughput::Elements(STEPS));
 
-    // hakit's timer queue: cancel + schedule (a new handle each time).
-    g.bench_function("ebtree_timerqueue", |b| {
-        let mut d = TimerDriver::new();
-        let mut q: TimerQueue<u32> = TimerQueue::with_capacity(TIMERS);
-        let mut handles: Vec<Handle> = (0..TIMERS as u32)
-            .map(|id| {
-                let t = d.timeout();
-                q.schedule(t, id)
-            })
-            .collect();
-        b.iter(|| {
-            for _ in 0..STEPS {
-                d.now += 1;
-                let id = d.victim();
-                q.cancel(handles[id]);
-                let t = d.timeout();
-                handles[id] = q.schedule(t, id as u32);
-                while let Some((_, id)) = q.pop_expired(d.now) {
+        // hakit's timer queue: cancel + schedule (a new handle each time).
+        g.bench_function("ebtree_timerqueue", |b| {
+            let mut d = TimerDriver::new(timeouts);
+            let mut q: TimerQueue<u32> = TimerQueue::with_capacity(TIMERS);
+            let mut handles: Vec<Handle> = (0..TIMERS as u32)
+                .map(|id| {
+                    let t = d.initial();
+                    q.schedule(t, id)
+                })
+                .collect();
+            b.iter(|| {
+                for _ in 0..STEPS {
+                    d.now += 1;
+                    let id = d.victim();
+                    q.cancel(handles[id]);
                     let t = d.timeout();
-                    handles[id as usize] = q.schedule(t, id);
-                }
-            }
-            black_box(q.len())
-        })
-    });
-
-    // The same, moving timers in place with `reschedule` (handles never change).
-    g.bench_function("ebtree_reschedule", |b| {
-        let mut d = TimerDriver::new();
-        let mut q: TimerQueue<u32> = TimerQueue::with_capacity(TIMERS);
-        let handles: Vec<Handle> = (0..TIMERS as u32)
-            .map(|id| {
-                let t = d.timeout();
-                q.schedule(t, id)
-            })
-            .collect();
-        b.iter(|| {
-            for _ in 0..STEPS {
-                d.now += 1;
-                let id = d.victim();
-                let t = d.timeout();
-                q.reschedule(handles[id], t);
-                while let Some(h) = q.first_expired(d.now) {
-                    let t = d.timeout();
-                    q.reschedule(h, t);
-                }
-            }
-            black_box(q.len())
-        })
-    });
-
-    // BTreeMap keyed by (expiry, timer id): the id makes keys unique, and the caller
-    // keeps each timer's current expiry to find it again.
-    g.bench_function("btreemap", |b| {
-        let mut d = TimerDriver::new();
-        let mut m: BTreeMap<(u32, u32), ()> = BTreeMap::new();
-        let mut expiry: Vec<u32> = (0..TIMERS as u32)
-            .map(|id| {
-                let t = d.timeout();
-                m.insert((t, id), ());
-                t
-            })
-            .collect();
-        b.iter(|| {
-            for _ in 0..STEPS {
-                d.now += 1;
-                let id = d.victim();
-                m.remove(&(expiry[id], id as u32));
-                let t = d.timeout();
-                m.insert((t, id as u32), ());
-                expiry[id] = t;
-                while let Some(entry) = m.first_entry() {
-                    let (t, id) = *entry.key();
-                    if t > d.now {
-                        break;
+                    handles[id] = q.schedule(t, id as u32);
+                    while let Some((_, id)) = q.pop_expired(d.now) {
+                        let t = d.timeout();
+                        handles[id as usize] = q.schedule(t, id);
                     }
-                    entry.remove();
-                    let t = d.timeout();
-                    m.insert((t, id), ());
-                    expiry[id as usize] = t;
                 }
-            }
-            black_box(m.len())
-        })
-    });
-    g.finish();
+                black_box(q.len())
+            })
+        });
+
+        // The same, moving timers in place with `reschedule` (handles never change).
+        g.bench_function("ebtree_timerqueue_reschedule", |b| {
+            let mut d = TimerDriver::new(timeouts);
+            let mut q: TimerQueue<u32> = TimerQueue::with_capacity(TIMERS);
+            let handles: Vec<Handle> = (0..TIMERS as u32)
+                .map(|id| {
+                    let t = d.initial();
+                    q.schedule(t, id)
+                })
+                .collect();
+            b.iter(|| {
+                for _ in 0..STEPS {
+                    d.now += 1;
+                    let id = d.victim();
+                    let t = d.timeout();
+                    q.reschedule(handles[id], t);
+                    while let Some(h) = q.first_expired(d.now) {
+                        let t = d.timeout();
+                        q.reschedule(h, t);
+                    }
+                }
+                black_box(q.len())
+            })
+        });
+
+        // The bare tree, without the queue's fingers or wrap-around handling.
+        g.bench_function("ebtree_plain_tree", |b| {
+            let mut d = TimerDriver::new(timeouts);
+            let mut t: EbTree<u32, u32> = EbTree::with_capacity(TIMERS);
+            let mut handles: Vec<Handle> = (0..TIMERS as u32)
+                .map(|id| {
+                    let k = d.initial();
+                    t.insert(k, id)
+                })
+                .collect();
+            b.iter(|| {
+                for _ in 0..STEPS {
+                    d.now += 1;
+                    let id = d.victim();
+                    t.remove(handles[id]);
+                    let k = d.timeout();
+                    handles[id] = t.insert(k, id as u32);
+                    while let Some(h) = t.first() {
+                        if t.key(h).is_none_or(|k| k > d.now) {
+                            break;
+                        }
+                        let Some((_, id)) = t.remove(h) else { break };
+                        let k = d.timeout();
+                        handles[id as usize] = t.insert(k, id);
+                    }
+                }
+                black_box(t.len())
+            })
+        });
+
+        // BTreeMap keyed by (expiry, timer id): the id makes keys unique, and the
+        // caller keeps each timer's current expiry to find it again.
+        g.bench_function("btreemap", |b| {
+            let mut d = TimerDriver::new(timeouts);
+            let mut m: BTreeMap<(u32, u32), ()> = BTreeMap::new();
+            let mut expiry: Vec<u32> = (0..TIMERS as u32)
+                .map(|id| {
+                    let t = d.initial();
+                    m.insert((t, id), ());
+                    t
+                })
+                .collect();
+            b.iter(|| {
+                for _ in 0..STEPS {
+                    d.now += 1;
+                    let id = d.victim();
+                    m.remove(&(expiry[id], id as u32));
+                    let t = d.timeout();
+                    m.insert((t, id as u32), ());
+                    expiry[id] = t;
+                    while let Some(entry) = m.first_entry() {
+                        let (t, id) = *entry.key();
+                        if t > d.now {
+                            break;
+                        }
+                        entry.remove();
+                        let t = d.timeout();
+                        m.insert((t, id), ());
+                        expiry[id as usize] = t;
+                    }
+                }
+                black_box(m.len())
+            })
+        });
+        g.finish();
+    }
 }
 
-fn lookup_ge(c: &mut Criterion) {
+fn lookup_ge(c: &mut Crit) {
     const N: usize = 1_000_000;
     const PROBES: usize = 10_000;
     let keys = random_keys(N);
@@ -254,7 +354,9 @@ struct MulHasher(u64);
 
 impl Hasher for MulHasher {
     fn finish(&self) -> u64 {
-        self.0
+        // The product's high half is well mixed; fold it into the low bits that
+        // pick the bucket.
+        self.0 ^ (self.0 >> 32)
     }
     fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
@@ -316,7 +418,7 @@ fn routing_table() -> Vec<(u32, u32)> {
         .collect()
 }
 
-fn longest_prefix(c: &mut Criterion) {
+fn longest_prefix(c: &mut Crit) {
     const PROBES: usize = 10_000;
     let prefixes = routing_table();
     let mut t: PrefixTree<Ipv4Addr, u32> = PrefixTree::new();
@@ -382,5 +484,9 @@ fn longest_prefix(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, insert_random, timers, lookup_ge, longest_prefix);
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(CpuTime { wall: WallTime });
+    targets = insert_random, timers, lookup_ge, longest_prefix
+}
 criterion_main!(benches);

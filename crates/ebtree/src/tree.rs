@@ -2,6 +2,7 @@
 
 use crate::Handle;
 use crate::core::{Core, Span};
+use crate::key::private::Bits;
 use crate::key::{BitsProbe, Key};
 use std::fmt;
 use std::ops::{Bound, RangeBounds};
@@ -95,6 +96,21 @@ impl<K: Key, V> EbTree<K, V> {
         Ok(self.core.handle(i))
     }
 
+    /// Inserts an entry starting the search from the live entry `hint` rather than from
+    /// the root: faster when the key is close to the hint's (same upper bits), as
+    /// successive keys often are. A stale hint only makes it a plain [`insert`].
+    ///
+    /// [`insert`]: EbTree::insert
+    pub fn insert_near(&mut self, hint: Handle, key: K, value: V) -> Handle {
+        let raw = key.to_raw();
+        let plan = match self.core.resolve(hint) {
+            Some(f) => self.core.plan_near(&BitsProbe(raw), f),
+            None => self.core.plan(&BitsProbe(raw)),
+        };
+        let i = self.core.insert_planned(plan, raw, value);
+        self.core.handle(i)
+    }
+
     /// Removes an entry, returning its key and value; `None` if the handle is stale.
     pub fn remove(&mut self, h: Handle) -> Option<(K, V)> {
         let i = self.core.resolve(h)?;
@@ -107,13 +123,29 @@ impl<K: Key, V> EbTree<K, V> {
     ///
     /// This is how a timer is re-armed or a server's load updated without allocating
     /// and without handing out a new handle.
+    ///
+    /// A small move (the keys differ only in their last 8 bits, as a server's connection
+    /// count does) starts from the entry's neighbour instead of the root.
     pub fn rekey(&mut self, h: Handle, key: K) -> bool {
         let Some(i) = self.core.resolve(h) else {
             return false;
         };
-        self.core.unlink(i);
         let raw = key.to_raw();
-        let plan = self.core.plan(&BitsProbe(raw));
+        let near = self
+            .core
+            .key(i)
+            .first_diff(&raw)
+            .is_none_or(|d| d + 8 >= <K::Raw as Bits>::BITS);
+        let finger = if near {
+            self.core.next(i).or_else(|| self.core.prev(i))
+        } else {
+            None
+        };
+        self.core.unlink(i);
+        let plan = match finger {
+            Some(f) => self.core.plan_near(&BitsProbe(raw), f),
+            None => self.core.plan(&BitsProbe(raw)),
+        };
         self.core.set_key(i, raw);
         self.core.link(plan, i);
         true

@@ -15,7 +15,8 @@ fn key() -> impl Strategy<Value = i32> {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        6 => key().prop_map(Op::Insert),
+        5 => key().prop_map(Op::Insert),
+        2 => (any::<usize>(), key()).prop_map(|(i, k)| Op::InsertNear(i, k)),
         1 => key().prop_map(Op::InsertUnique),
         4 => any::<usize>().prop_map(Op::Remove),
         1 => any::<usize>().prop_map(Op::UseStale),

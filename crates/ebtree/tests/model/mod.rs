@@ -18,6 +18,7 @@ use std::ops::{Bound, RangeBounds};
 #[derive(Clone, Debug)]
 pub enum Op {
     Insert(i32),
+    InsertNear(usize, i32),
     InsertUnique(i32),
     Remove(usize),
     UseStale(usize),
@@ -67,7 +68,8 @@ pub fn decode(data: &[u8]) -> (Vec<Op>, Vec<PrefixOp>) {
             continue;
         }
         ops.push(match sel {
-            0..=24 => Op::Insert(key),
+            0..=19 => Op::Insert(key),
+            20..=24 => Op::InsertNear(usize::from(c[1]), key),
             25..=29 => Op::InsertUnique(key),
             30..=49 => Op::Remove(idx),
             50..=52 => Op::UseStale(idx),
@@ -112,6 +114,21 @@ pub fn run_int(ops: &[Op]) {
         match *op {
             Op::Insert(k) => {
                 let h = t.insert(k, seq);
+                model.insert((k, seq), (h, seq));
+                live.push((k, seq));
+            }
+            Op::InsertNear(i, k) => {
+                // The hint is a live entry, or a removed one (then ignored).
+                let live_hint = pick(&live, i).map(|mk| model[&mk].0);
+                let hint = if i % 4 == 0 {
+                    pick(&dead, i).or(live_hint)
+                } else {
+                    live_hint.or_else(|| pick(&dead, i))
+                };
+                let h = match hint {
+                    Some(hint) => t.insert_near(hint, k, seq),
+                    None => t.insert(k, seq),
+                };
                 model.insert((k, seq), (h, seq));
                 live.push((k, seq));
             }
