@@ -5,6 +5,11 @@
 //! that is cheap to clone and can run any number of times, concurrently.
 //! [`Check::run`] never fails: every way a probe can go wrong is a [`CheckResult`] with a
 //! failure status.
+//!
+//! TCP-based probes share one connection routine (`connect.rs`) built for thousands of
+//! checks a second: connections close with RST (no TIME_WAIT), a handshake finished
+//! inside `connect()` skips the poller, the last ACK is delayed when the checker speaks
+//! first (as HAProxy does), and connect-only checks reuse their sockets.
 
 mod agent;
 mod connect;
