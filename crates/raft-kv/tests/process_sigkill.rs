@@ -63,6 +63,10 @@ impl Drop for Cluster {
 
 impl NodeProcess {
     fn spawn(&mut self, peers_arg: &str) {
+        self.spawn_with(peers_arg, &[]);
+    }
+
+    fn spawn_with(&mut self, peers_arg: &str, extra: &[&str]) {
         assert!(self.child.is_none(), "node {} already running", self.id);
         let log = File::options()
             .create(true)
@@ -78,6 +82,7 @@ impl NodeProcess {
             .args(["--tick-ms", "30"])
             .args(["--snapshot-every", "300"])
             .args(["--segment-bytes", &(256 << 10).to_string()])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
@@ -101,9 +106,15 @@ fn free_loopback_addr() -> SocketAddr {
 }
 
 fn start_cluster() -> Cluster {
+    start_cluster_of(3, 3)
+}
+
+/// Prepares `total` nodes and starts the first `running` of them; `--peers`
+/// lists all `total`.
+fn start_cluster_of(total: u64, running: usize) -> Cluster {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut nodes = Vec::new();
-    for id in 1..=3 {
+    for id in 1..=total {
         nodes.push(NodeProcess {
             id,
             peer_addr: free_loopback_addr(),
@@ -124,7 +135,7 @@ fn start_cluster() -> Cluster {
         _dir: dir,
     };
     let peers = cluster.peers_arg.clone();
-    for node in &mut cluster.nodes {
+    for node in cluster.nodes.iter_mut().take(running) {
         node.spawn(&peers);
     }
     cluster
@@ -358,4 +369,102 @@ fn acknowledged_writes_survive_sigkill_and_restart_of_any_member() {
         "{} acknowledged writes present on all 3 nodes after {rounds} SIGKILL/restart rounds and a full-cluster SIGKILL",
         acked.len()
     );
+}
+
+fn put_via_leader(clients: &[(u64, SocketAddr)], key: &str, value: &str) {
+    let start = Instant::now();
+    loop {
+        if let Some(addr) = leader_client_addr(clients)
+            && let Ok((answer, _)) = request(addr, &format!("PUT {key} {value}"))
+            && answer.starts_with("OK ")
+        {
+            return;
+        }
+        assert!(
+            start.elapsed() < PROGRESS_DEADLINE,
+            "PUT {key} never acknowledged"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn member_change(clients: &[(u64, SocketAddr)], line: &str) {
+    let start = Instant::now();
+    loop {
+        if let Some(addr) = leader_client_addr(clients)
+            && let Ok((answer, _)) = request(addr, line)
+            && answer.starts_with("OK ")
+        {
+            return;
+        }
+        assert!(
+            start.elapsed() < PROGRESS_DEADLINE,
+            "{line} never acknowledged"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn get(addr: SocketAddr, key: &str) -> Option<String> {
+    let (answer, _) = request(addr, &format!("GET {key}")).ok()?;
+    answer.strip_prefix("VALUE ").map(str::to_string)
+}
+
+/// A fourth process joins as a learner, catches up, is promoted, and one of
+/// the original members is removed; the cluster keeps every write.
+#[test]
+fn a_process_joins_is_promoted_and_another_leaves() {
+    let mut cluster = start_cluster_of(4, 3);
+    let all: Vec<(u64, SocketAddr)> = cluster
+        .nodes
+        .iter()
+        .map(|n| (n.id, n.client_addr))
+        .collect();
+    let first_three = all[..3].to_vec();
+    wait_until("a leader", STARTUP_DEADLINE, || {
+        leader_client_addr(&first_three).is_some()
+    });
+    for i in 0..50 {
+        put_via_leader(&first_three, &format!("before{i}"), "x");
+    }
+
+    let peers = cluster.peers_arg.clone();
+    cluster.nodes[3].spawn_with(&peers, &["--join"]);
+    let joiner = cluster.nodes[3].client_addr;
+    wait_until("the joiner to answer", STARTUP_DEADLINE, || {
+        status(joiner).is_some()
+    });
+    let joiner_peer = cluster.nodes[3].peer_addr;
+    member_change(&first_three, &format!("MEMBER ADD-LEARNER 4 {joiner_peer}"));
+    wait_until("the learner to catch up", PROGRESS_DEADLINE, || {
+        get(joiner, "before49").as_deref() == Some("x")
+    });
+    member_change(&first_three, "MEMBER PROMOTE 4");
+
+    member_change(&all, "MEMBER REMOVE 1");
+    cluster.nodes[0].kill();
+    let remaining = all[1..].to_vec();
+    for i in 0..50 {
+        put_via_leader(&remaining, &format!("after{i}"), "y");
+    }
+    for &(id, addr) in &remaining {
+        let mut contents = None;
+        wait_until("a linearizable dump", PROGRESS_DEADLINE, || {
+            contents = dump(addr);
+            contents.is_some()
+        });
+        let contents = contents.unwrap_or_default();
+        for i in 0..50 {
+            assert_eq!(
+                contents.get(&format!("before{i}")).map(String::as_str),
+                Some("x"),
+                "node {id}"
+            );
+            assert_eq!(
+                contents.get(&format!("after{i}")).map(String::as_str),
+                Some("y"),
+                "node {id}"
+            );
+        }
+    }
 }

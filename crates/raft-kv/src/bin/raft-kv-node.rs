@@ -5,8 +5,14 @@
 //! ```text
 //! raft-kv-node --id 1 --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 \
 //!              --data-dir /var/lib/raft-kv/1 --client-addr 127.0.0.1:8001 \
-//!              [--tick-ms 50] [--snapshot-every 10000] [--segment-bytes 67108864]
+//!              [--tick-ms 50] [--snapshot-every 10000] [--segment-bytes 67108864] [--join]
 //! ```
+//!
+//! `--join` starts a node that is not yet a member: `--peers` lists the
+//! current members and this node; a client then asks the leader for
+//! `MEMBER ADD-LEARNER <id> <peer-addr>` and later `MEMBER PROMOTE <id>`.
+//! On restart, `--peers` must list the current members (addresses of members
+//! added later are not kept across log compaction).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,7 +25,7 @@ use raft_kv::raft::NodeId;
 use tokio::net::TcpListener;
 
 const USAGE: &str = "usage: raft-kv-node --id N --peers ID=ADDR,... --data-dir DIR --client-addr ADDR \
-[--tick-ms MS] [--snapshot-every N] [--segment-bytes N]";
+[--tick-ms MS] [--snapshot-every N] [--segment-bytes N] [--join]";
 
 struct Args {
     id: NodeId,
@@ -29,6 +35,7 @@ struct Args {
     tick_ms: u64,
     snapshot_every: u64,
     segment_bytes: u64,
+    join: bool,
 }
 
 fn parse_number(flag: &str, value: &str) -> Result<u64, String> {
@@ -64,7 +71,12 @@ fn parse_peers(value: &str) -> Result<Vec<(NodeId, SocketAddr)>, String> {
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let (mut id, mut peers, mut data_dir, mut client_addr) = (None, None, None, None);
     let (mut tick_ms, mut snapshot_every, mut segment_bytes) = (50, 10_000, 64 << 20);
+    let mut join = false;
     while let Some(flag) = args.next() {
+        if flag == "--join" {
+            join = true;
+            continue;
+        }
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--id" => id = Some(parse_number(&flag, &value)?),
@@ -90,6 +102,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         tick_ms,
         snapshot_every,
         segment_bytes,
+        join,
     })
 }
 
@@ -110,6 +123,7 @@ async fn run(args: Args) -> Result<(), String> {
     config.tick = Duration::from_millis(args.tick_ms);
     config.snapshot_every = args.snapshot_every;
     config.wal.segment_size = args.segment_bytes;
+    config.joining = args.join;
     let node = start_node(config, peer_listener, KvMachine::default())
         .await
         .map_err(|e| format!("cannot start node {}: {e}", args.id))?;

@@ -4,6 +4,8 @@
 //! ```text
 //! PUT <key> <value>   ->  OK <index> | ERR NOTLEADER <id or -> | ERR <reason>
 //! GET <key>           ->  VALUE <value> | NOTFOUND | ERR NOTLEADER <id or -> | ERR <reason>
+//! MEMBER ADD-LEARNER <id> <peer-addr> | MEMBER PROMOTE <id> | MEMBER REMOVE <id>
+//!                     ->  OK <index> | ERR NOTLEADER <id or -> | ERR <reason>
 //! DUMP                ->  DUMP <n>, then n lines `<key> <value>` (after one read barrier)
 //! STATUS              ->  STATUS id=<id> role=<role> term=<t> leader=<id or -> commit=<i>
 //!                         applied=<i> last=<i> readies=<n> commit_batches=<n> syncs=<n>
@@ -22,6 +24,7 @@ use tokio::net::{TcpListener, TcpStream};
 use super::driver::NodeHandle;
 use super::error::NodeError;
 use super::kv_machine::{KvMachine, encode_put};
+use crate::raft::{ConfChange, ConfChangeKind};
 
 const MAX_LINE: u64 = 64 << 10;
 
@@ -65,6 +68,38 @@ async fn serve_connection(
         write.write_all(b"\n").await?;
     }
     Ok(())
+}
+
+async fn member_change(
+    node: &NodeHandle<KvMachine>,
+    action: &str,
+    id: &str,
+    addr: Option<&str>,
+    extra: Option<&str>,
+    request_timeout: Duration,
+) -> String {
+    let Ok(node_id) = id.parse::<u64>() else {
+        return "ERR BADREQUEST".into();
+    };
+    let (kind, context) = match (action, addr, extra) {
+        ("ADD-LEARNER", Some(addr), None) if addr.parse::<std::net::SocketAddr>().is_ok() => (
+            ConfChangeKind::AddLearner,
+            Bytes::copy_from_slice(addr.as_bytes()),
+        ),
+        ("PROMOTE", None, None) => (ConfChangeKind::AddVoter, Bytes::new()),
+        ("REMOVE", None, None) => (ConfChangeKind::RemoveNode, Bytes::new()),
+        _ => return "ERR BADREQUEST".into(),
+    };
+    let change = ConfChange {
+        kind,
+        node_id,
+        context,
+    };
+    match tokio::time::timeout(request_timeout, node.change_membership(change)).await {
+        Err(_) => "ERR TIMEOUT".into(),
+        Ok(Ok(index)) => format!("OK {index}"),
+        Ok(Err(e)) => error_line(e),
+    }
 }
 
 fn error_line(e: NodeError) -> String {
@@ -117,6 +152,9 @@ async fn answer(node: &NodeHandle<KvMachine>, line: &str, request_timeout: Durat
                 Ok(Ok(dump)) => dump,
                 Ok(Err(e)) => error_line(e),
             }
+        }
+        (Some("MEMBER"), Some(action), Some(id), rest) => {
+            member_change(node, action, id, rest, words.next(), request_timeout).await
         }
         (Some("STATUS"), None, None, None) => {
             let s = node.status();
