@@ -216,6 +216,51 @@ async fn huge_and_endless_bodies_are_bounded() {
 }
 
 #[tokio::test]
+async fn endless_body_without_length_is_bounded() {
+    // No Content-Length, no chunking: the body runs until close, and this server never
+    // closes on its own.
+    let endless = tcp_server(|mut s| async move {
+        read_head(&mut s).await;
+        let _ = s
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n")
+            .await;
+        let junk = vec![b'y'; 16 * 1024];
+        for _ in 0..1_000_000 {
+            if s.write_all(&junk).await.is_err() {
+                break;
+            }
+        }
+    })
+    .await;
+    let started = std::time::Instant::now();
+    for expect in [
+        HttpExpect {
+            body_string: Some("never sent".into()),
+            ..HttpExpect::default()
+        },
+        HttpExpect {
+            body_md5: Some("5eb63bbbe01eeed093cb22bb8f5acdc3".into()),
+            ..HttpExpect::default()
+        },
+    ] {
+        let r = http(expect.clone()).run(endless.addr, quick()).await;
+        assert_eq!(r.status, CheckStatus::L7Rsp, "{expect:?}: {r:?}");
+    }
+    let found = http(HttpExpect {
+        body_regex: Some("^y+$".into()),
+        ..HttpExpect::default()
+    })
+    .run(endless.addr, quick())
+    .await;
+    assert_eq!(
+        found.status,
+        CheckStatus::L7Ok,
+        "matched on the bounded prefix: {found:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test]
 async fn slow_and_silent_servers_time_out() {
     let slow = tcp_server(|mut s| async move {
         read_head(&mut s).await;
