@@ -33,6 +33,33 @@ pub fn echo_request(identifier: u16, sequence: u16, payload: &[u8]) -> Vec<u8> {
     packet
 }
 
+/// ICMPv6 type of an echo request (RFC 4443).
+pub const ECHO_REQUEST_V6: u8 = 128;
+/// ICMPv6 type of an echo reply.
+pub const ECHO_REPLY_V6: u8 = 129;
+
+/// An ICMPv6 echo request. The checksum is left zero: for ICMPv6 sockets the kernel
+/// fills it in, since it covers a pseudo-header only the kernel knows for sure.
+pub fn echo_request_v6(identifier: u16, sequence: u16, payload: &[u8]) -> Vec<u8> {
+    let mut packet = Vec::with_capacity(8 + payload.len());
+    packet.extend_from_slice(&[ECHO_REQUEST_V6, 0, 0, 0]);
+    packet.extend_from_slice(&identifier.to_be_bytes());
+    packet.extend_from_slice(&sequence.to_be_bytes());
+    packet.extend_from_slice(payload);
+    packet
+}
+
+/// Parse an ICMPv6 echo reply (sockets never deliver the IPv6 header).
+pub fn parse_echo_reply_v6(packet: &[u8]) -> Option<EchoReply> {
+    if packet.len() < 8 || packet[0] != ECHO_REPLY_V6 || packet[1] != 0 {
+        return None;
+    }
+    Some(EchoReply {
+        identifier: u16::from_be_bytes([packet[4], packet[5]]),
+        sequence: u16::from_be_bytes([packet[6], packet[7]]),
+    })
+}
+
 /// The identifying fields of an echo reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EchoReply {
@@ -93,6 +120,23 @@ mod tests {
             Some(7)
         );
         assert_eq!(parse_echo_reply(&[0x41, 0, 0], true), None);
+    }
+
+    #[test]
+    fn v6_request_and_reply() {
+        let req = echo_request_v6(9, 300, b"x");
+        assert_eq!(req[0], ECHO_REQUEST_V6);
+        assert_eq!(parse_echo_reply_v6(&req), None);
+        let mut reply = req;
+        reply[0] = ECHO_REPLY_V6;
+        assert_eq!(
+            parse_echo_reply_v6(&reply),
+            Some(EchoReply {
+                identifier: 9,
+                sequence: 300
+            })
+        );
+        assert_eq!(parse_echo_reply_v6(&reply[..7]), None);
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! ICMP echo check.
 //!
 //! Uses an unprivileged ICMP datagram socket when `net.ipv4.ping_group_range` allows it,
-//! and falls back to a raw socket (needs root or CAP_NET_RAW). Only IPv4 targets.
+//! and falls back to a raw socket (needs root or CAP_NET_RAW). IPv4 and IPv6 targets.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU16, Ordering};
 
@@ -14,7 +14,7 @@ use tokio::time::{Instant, timeout_at};
 use super::Timeouts;
 use super::connect::verdict;
 use crate::error::Error;
-use crate::icmp_wire::{echo_request, parse_echo_reply};
+use crate::icmp_wire::{echo_request, echo_request_v6, parse_echo_reply, parse_echo_reply_v6};
 use crate::status::{CheckResult, CheckStatus};
 
 /// An ICMP echo check. The reply must arrive within the connect timeout.
@@ -44,7 +44,7 @@ impl IcmpSpec {
             });
         }
         // Find out now, not at the first check, whether this process may ping at all.
-        open_socket().map_err(|source| Error::IcmpUnavailable { source })?;
+        open_socket(false).map_err(|source| Error::IcmpUnavailable { source })?;
         Ok(IcmpCheck {
             payload: (0..self.payload_size).map(|i| i as u8).collect(),
         })
@@ -54,19 +54,25 @@ impl IcmpSpec {
 /// Sequence numbers tell our replies apart from others' on a shared raw socket view.
 static NEXT_SEQUENCE: AtomicU16 = AtomicU16::new(1);
 
-fn open_socket() -> std::io::Result<(Socket, bool)> {
-    match Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::ICMPV4)) {
+/// An ICMP socket and whether it is raw (raw IPv4 sockets deliver the IP header and
+/// see every ICMP packet, not just replies to this socket).
+fn open_socket(v6: bool) -> std::io::Result<(Socket, bool)> {
+    let (domain, protocol) = if v6 {
+        (Domain::IPV6, Protocol::ICMPV6)
+    } else {
+        (Domain::IPV4, Protocol::ICMPV4)
+    };
+    match Socket::new(domain, Type::DGRAM, Some(protocol)) {
         Ok(s) => Ok((s, false)),
-        Err(_) => Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4)).map(|s| (s, true)),
+        Err(_) => Socket::new(domain, Type::RAW, Some(protocol)).map(|s| (s, true)),
     }
 }
 
 impl IcmpCheck {
     pub(crate) async fn run(&self, target: SocketAddr, timeouts: Timeouts) -> CheckResult {
-        let IpAddr::V4(ip) = target.ip() else {
-            return verdict(CheckStatus::L4Con, "ICMP echo supports IPv4 targets only");
-        };
-        let (socket, raw) = match open_socket() {
+        let ip = target.ip();
+        let v6 = ip.is_ipv6();
+        let (socket, raw) = match open_socket(v6) {
             Ok(s) => s,
             Err(e) => return verdict(CheckStatus::L4Con, format!("cannot open ICMP socket: {e}")),
         };
@@ -80,9 +86,12 @@ impl IcmpCheck {
         };
         let identifier = (std::process::id() & 0xffff) as u16;
         let sequence = NEXT_SEQUENCE.fetch_add(1, Ordering::Relaxed);
-        let packet = echo_request(identifier, sequence, &self.payload);
-        let dest = SocketAddr::new(IpAddr::V4(ip), 0);
-        if let Err(e) = socket.send_to(&packet, dest).await {
+        let packet = if v6 {
+            echo_request_v6(identifier, sequence, &self.payload)
+        } else {
+            echo_request(identifier, sequence, &self.payload)
+        };
+        if let Err(e) = socket.send_to(&packet, SocketAddr::new(ip, 0)).await {
             return verdict(CheckStatus::L4Con, format!("sending echo: {e}"));
         }
         let deadline = Instant::now() + timeouts.connect;
@@ -93,10 +102,15 @@ impl IcmpCheck {
                 Err(_) => return verdict(CheckStatus::L4Tout, "no echo reply"),
                 Ok(Err(e)) => return verdict(CheckStatus::L4Con, format!("echo: {e}")),
                 Ok(Ok((n, from))) => {
-                    if from.ip() != IpAddr::V4(ip) {
+                    if from.ip() != ip {
                         continue;
                     }
-                    let Some(reply) = parse_echo_reply(&buf[..n], raw) else {
+                    let reply = if v6 {
+                        parse_echo_reply_v6(&buf[..n])
+                    } else {
+                        parse_echo_reply(&buf[..n], raw)
+                    };
+                    let Some(reply) = reply else {
                         continue;
                     };
                     // Datagram sockets get their identifier rewritten by the kernel,
