@@ -51,6 +51,8 @@ pub struct SimOptions {
     pub crash_rate: f64,
     /// Probability per ms of a new partition.
     pub partition_rate: f64,
+    /// Bytes of entries per append message (1: one entry per message).
+    pub max_size_per_msg: u64,
     /// Take a snapshot every this many applied entries.
     pub snapshot_every: u64,
 }
@@ -75,8 +77,8 @@ impl SimOptions {
             nodes,
             initial_voters,
             duration_ms: 2500,
-            clients: 3,
-            keys: 3,
+            clients: 5,
+            keys: 2,
             lease_reads,
             membership_changes,
             loss: [0.0, 0.02, 0.1][rng.below(3) as usize],
@@ -84,6 +86,7 @@ impl SimOptions {
             crash_rate: [0.0005, 0.001, 0.002][rng.below(3) as usize],
             partition_rate: [0.0005, 0.001, 0.002][rng.below(3) as usize],
             snapshot_every: rng.range(5, 40),
+            max_size_per_msg: [1, 256, 4096][rng.below(3) as usize],
         }
     }
 }
@@ -295,7 +298,7 @@ impl Simulation {
         let mut cfg = Config::new(id);
         cfg.election_tick = 10;
         cfg.heartbeat_tick = 2;
-        cfg.max_size_per_msg = 256;
+        cfg.max_size_per_msg = self.opts.max_size_per_msg;
         cfg.max_inflight_msgs = 4;
         cfg.max_inflight_bytes = 4096;
         cfg.snapshot_chunk_size = 16;
@@ -481,11 +484,22 @@ impl Simulation {
             let ids: Vec<NodeId> = (1..=n as u64).collect();
             let leader = self.leader_index().map(|i| self.nodes[i].id);
             if let Some(leader) = leader.filter(|_| self.rng.chance(0.4)) {
-                // Isolate the leader: it may keep believing it leads while others elect.
-                for &other in &ids {
-                    if other != leader {
-                        self.blocked.insert((leader, other));
-                        self.blocked.insert((other, leader));
+                // Put the leader in a minority: it may keep believing it leads (and confirm
+                // reads with its few followers) while the majority elects another.
+                let mut minority = vec![leader];
+                let extra = self.rng.below((n as u64 - 1) / 2 + 1) as usize;
+                while minority.len() < 1 + extra.min((n - 1) / 2) {
+                    let id = self.rng.range(1, n as u64);
+                    if !minority.contains(&id) {
+                        minority.push(id);
+                    }
+                }
+                for &a in &minority {
+                    for &b in &ids {
+                        if !minority.contains(&b) {
+                            self.blocked.insert((a, b));
+                            self.blocked.insert((b, a));
+                        }
                     }
                 }
             } else if self.rng.chance(0.5) {
