@@ -301,3 +301,35 @@ async fn change_membership(nodes: &[&NodeHandle<KvMachine>], change: raft_kv::ra
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_reads_see_every_acknowledged_write() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut listeners = Vec::new();
+    let mut members = Vec::new();
+    for id in 1..=3 {
+        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        members.push((id, l.local_addr().expect("addr")));
+        listeners.push(l);
+    }
+    let mut nodes = Vec::new();
+    for (l, &(id, _)) in listeners.into_iter().zip(&members) {
+        let mut c = config(id, &members, tmp.path());
+        c.read_mode = raft_kv::raft::ReadMode::Lease;
+        nodes.push(start_node(c, l, KvMachine::default()).await.expect("start"));
+    }
+    let refs: Vec<&NodeHandle<KvMachine>> = nodes.iter().map(|n| &n.handle).collect();
+    for i in 0..30 {
+        put(&refs, &format!("k{i}"), &format!("v{i}")).await;
+        // Each acknowledged write is visible at once from every node.
+        for node in &refs {
+            assert_eq!(
+                get(node, &format!("k{i}")).await.as_deref(),
+                Some(format!("v{i}").as_bytes())
+            );
+        }
+    }
+    for n in &nodes {
+        n.handle.stop().await;
+    }
+}

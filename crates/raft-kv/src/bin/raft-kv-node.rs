@@ -5,7 +5,7 @@
 //! ```text
 //! raft-kv-node --id 1 --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 \
 //!              --data-dir /var/lib/raft-kv/1 --client-addr 127.0.0.1:8001 \
-//!              [--tick-ms 50] [--snapshot-every 10000] [--segment-bytes 67108864] [--join]
+//!              [--tick-ms 50] [--snapshot-every 10000] [--segment-bytes 67108864] [--join] [--lease-reads]
 //! ```
 //!
 //! `--join` starts a node that is not yet a member: `--peers` lists the
@@ -21,11 +21,11 @@ use std::time::Duration;
 
 use raft_kv::node::client::serve_kv_clients;
 use raft_kv::node::{KvMachine, NodeConfig, NodeError, start_node};
-use raft_kv::raft::NodeId;
+use raft_kv::raft::{NodeId, ReadMode};
 use tokio::net::TcpListener;
 
 const USAGE: &str = "usage: raft-kv-node --id N --peers ID=ADDR,... --data-dir DIR --client-addr ADDR \
-[--tick-ms MS] [--snapshot-every N] [--segment-bytes N] [--join]";
+[--tick-ms MS] [--snapshot-every N] [--segment-bytes N] [--join] [--lease-reads]";
 
 struct Args {
     id: NodeId,
@@ -36,6 +36,7 @@ struct Args {
     snapshot_every: u64,
     segment_bytes: u64,
     join: bool,
+    lease_reads: bool,
 }
 
 fn parse_number(flag: &str, value: &str) -> Result<u64, String> {
@@ -71,11 +72,18 @@ fn parse_peers(value: &str) -> Result<Vec<(NodeId, SocketAddr)>, String> {
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let (mut id, mut peers, mut data_dir, mut client_addr) = (None, None, None, None);
     let (mut tick_ms, mut snapshot_every, mut segment_bytes) = (50, 10_000, 64 << 20);
-    let mut join = false;
+    let (mut join, mut lease_reads) = (false, false);
     while let Some(flag) = args.next() {
-        if flag == "--join" {
-            join = true;
-            continue;
+        match flag.as_str() {
+            "--join" => {
+                join = true;
+                continue;
+            }
+            "--lease-reads" => {
+                lease_reads = true;
+                continue;
+            }
+            _ => {}
         }
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
@@ -103,6 +111,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         snapshot_every,
         segment_bytes,
         join,
+        lease_reads,
     })
 }
 
@@ -124,6 +133,9 @@ async fn run(args: Args) -> Result<(), String> {
     config.snapshot_every = args.snapshot_every;
     config.wal.segment_size = args.segment_bytes;
     config.joining = args.join;
+    if args.lease_reads {
+        config.read_mode = ReadMode::Lease;
+    }
     let node = start_node(config, peer_listener, KvMachine::default())
         .await
         .map_err(|e| format!("cannot start node {}: {e}", args.id))?;

@@ -32,7 +32,7 @@ use tokio::task::JoinHandle;
 use super::error::NodeError;
 use crate::raft::{
     Codec, ConfChange, ConfChangeKind, ConfState, Config, EntryKind, Error as RaftError, Index,
-    Message, NodeId, RawNode, Ready, Role, StateMachine, Storage, Term,
+    Message, NodeId, RawNode, ReadMode, Ready, Role, StateMachine, Storage, Term,
 };
 use crate::storage::{DiskStorage, TornTail, WalOptions};
 use crate::transport::{Transport, TransportConfig};
@@ -61,6 +61,10 @@ pub struct NodeConfig {
     /// This node joins an existing cluster: its bootstrap membership is the
     /// other `members`, and the leader adds it with a membership change.
     pub joining: bool,
+    /// How linearizable reads are confirmed: a ReadIndex heartbeat round
+    /// (safe whatever the clocks do), or the leader's lease (no round trip,
+    /// but assumes ticks run at the same rate everywhere).
+    pub read_mode: ReadMode,
 }
 
 impl NodeConfig {
@@ -77,6 +81,7 @@ impl NodeConfig {
             wal: WalOptions::default(),
             transport: TransportConfig::default(),
             joining: false,
+            read_mode: ReadMode::Safe,
         }
     }
 }
@@ -270,6 +275,7 @@ where
     let mut raft_config = Config::new(config.id);
     raft_config.election_tick = config.election_tick;
     raft_config.heartbeat_tick = config.heartbeat_tick;
+    raft_config.read_mode = config.read_mode;
     raft_config.applied = snapshot.meta.index;
     raft_config.seed = seed_for(config.id);
     let raw = RawNode::new(raft_config, storage)?;
