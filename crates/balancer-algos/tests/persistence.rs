@@ -196,3 +196,23 @@ fn cookies_stick_to_their_server_while_it_accepts_persistence() {
     let unknown = cookies.route(Some(b"zz"), lb.as_mut(), &r).expect("server");
     assert_eq!(unknown.server, ServerId(1));
 }
+
+#[test]
+fn an_unbounded_expiry_from_config_does_not_overflow() {
+    let cfg = StickTableConfig::new(StickKeyType::Integer, 2, Duration::MAX);
+    let mut t = StickTable::new(cfg).expect("valid");
+    t.stick(StickKey::Integer(1), ServerId(1), Duration::from_secs(5))
+        .expect("int key");
+    assert!(
+        t.lookup(&StickKey::Integer(1), Duration::from_secs(1 << 40))
+            .expect("int")
+            .is_some()
+    );
+    assert_eq!(
+        StickTable::new(StickTableConfig::new(StickKeyType::Integer, 0, S)).err(),
+        Some(Error::InvalidParameter {
+            name: "stick-table size",
+            reason: "must be between 1 and 2^32 - 2"
+        })
+    );
+}

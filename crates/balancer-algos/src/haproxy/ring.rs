@@ -215,12 +215,15 @@ impl ConsistentRing {
     pub fn slots(&self, pos: usize, total_served: u64, factor: u32) -> u64 {
         let w = u64::from(self.members[pos].weight);
         let tot = self.total_weight.max(1);
-        let tot_slots = ((total_served + 1) * u64::from(factor)).div_ceil(100);
+        // u128: a factor straight from a configuration file may be as large as u32 allows.
+        let tot = u128::from(tot);
+        let w = u128::from(w);
+        let tot_slots = ((u128::from(total_served) + 1) * u128::from(factor)).div_ceil(100);
         let per_weight = tot_slots / tot;
         let remainder = tot_slots % tot;
-        let cum = self.cumulative[pos];
+        let cum = u128::from(self.cumulative[pos]);
         let slots = w * per_weight + ((cum + w) * remainder) / tot - (cum * remainder) / tot;
-        slots.max(1)
+        u64::try_from(slots).unwrap_or(u64::MAX).max(1)
     }
 }
 

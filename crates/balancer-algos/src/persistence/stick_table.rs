@@ -361,7 +361,7 @@ impl StickTable {
         self.unlink(i);
         self.push_front(i);
         let expire = self.config.expire;
-        self.node_mut(i).entry.expires_at = now + expire;
+        self.node_mut(i).entry.expires_at = now.saturating_add(expire);
         Some(i)
     }
 
@@ -382,7 +382,7 @@ impl StickTable {
             entry: StickEntry {
                 server: None,
                 counters: Counters::new(&self.config),
-                expires_at: now + self.config.expire,
+                expires_at: now.saturating_add(self.config.expire),
             },
             prev: NIL,
             next: NIL,
