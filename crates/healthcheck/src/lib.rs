@@ -23,11 +23,11 @@
 //!
 //! ```
 //! use std::time::{Duration, Instant};
-//! use healthcheck::{CheckTiming, HealthMachine, HealthState, Phase};
+//! use healthcheck::{CheckTiming, HealthMachine, HealthState, InitialState, Phase};
 //!
 //! let timing = CheckTiming { inter: Duration::from_secs(2), rise: 2, fall: 3, ..Default::default() };
 //! let t0 = Instant::now();
-//! let mut machine = HealthMachine::new(timing, HealthState::Up, t0)?;
+//! let mut machine = HealthMachine::new(timing, InitialState::FullyUp, t0)?;
 //! assert!(machine.record(t0, false).is_none()); // one failure: still up
 //! assert_eq!(machine.phase(), Phase::GoingDown);
 //! assert_eq!(machine.next_delay(), Duration::from_secs(2)); // fastinter defaults to inter
@@ -81,7 +81,9 @@ mod status;
 
 pub use agent_reply::{AgentAdminState, AgentOpState, AgentReply};
 pub use error::Error;
-pub use machine::{CheckTiming, HealthMachine, HealthState, Phase, Transition, TransitionCause};
+pub use machine::{
+    CheckTiming, HealthMachine, HealthState, InitialState, Phase, Transition, TransitionCause,
+};
 pub use monitor::{
     AgentTrack, Monitor, MonitorConfig, StateChange, TargetId, TargetSnapshot, TargetSpec,
 };

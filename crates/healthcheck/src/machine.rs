@@ -94,6 +94,20 @@ pub enum HealthState {
     Down,
 }
 
+/// Where a new target starts (HAProxy `init-state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum InitialState {
+    /// Up at full health: `fall` failed checks bring it down.
+    FullyUp,
+    /// Up, but the first failed check brings it down (HAProxy's default).
+    #[default]
+    Up,
+    /// Down, but the first passed check brings it up.
+    Down,
+    /// Down at zero health: `rise` passed checks bring it up.
+    FullyDown,
+}
+
 /// The state together with where the health counter sits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Phase {
@@ -152,18 +166,25 @@ pub struct HealthMachine {
 }
 
 impl HealthMachine {
-    /// A machine starting in `initial` at `now`: at full health if up, at zero if down.
-    pub fn new(timing: CheckTiming, initial: HealthState, now: Instant) -> Result<Self, Error> {
+    /// A machine starting in `initial` at `now`.
+    pub fn new(timing: CheckTiming, initial: InitialState, now: Instant) -> Result<Self, Error> {
         timing.validate()?;
         let full = timing.rise + timing.fall - 1;
+        // Up means health >= rise: "up" sits on the threshold, "down" one below it.
+        let (health, state) = match initial {
+            InitialState::FullyUp => (full, HealthState::Up),
+            InitialState::Up => (timing.rise, HealthState::Up),
+            InitialState::Down => (timing.rise - 1, HealthState::Down),
+            InitialState::FullyDown => (0, HealthState::Down),
+        };
         Ok(Self {
             timing,
-            health: if initial == HealthState::Up { full } else { 0 },
-            checks_state: initial,
+            health,
+            checks_state: state,
             agent_down: false,
             hurry: false,
             last_change: now,
-            down_since: (initial == HealthState::Down).then_some(now),
+            down_since: (state == HealthState::Down).then_some(now),
             downtime_closed: Duration::ZERO,
             checks: 0,
             failures: 0,
@@ -373,7 +394,7 @@ mod tests {
     /// One row: the result fed in, then the phase and the delay expected after it.
     struct Row(bool, Phase, Duration);
 
-    fn run_table(initial: HealthState, rows: &[Row]) {
+    fn run_table(initial: InitialState, rows: &[Row]) {
         let t0 = Instant::now();
         let mut m = HealthMachine::new(timing(), initial, t0).expect("valid timing");
         for (i, Row(passed, phase, delay)) in rows.iter().enumerate() {
@@ -390,7 +411,7 @@ mod tests {
     fn falls_after_fall_failures_and_rises_after_rise_passes() {
         use Phase::*;
         run_table(
-            HealthState::Up,
+            InitialState::FullyUp,
             &[
                 Row(P, Up, 10 * S),
                 Row(F, GoingDown, 2 * S),
@@ -407,7 +428,7 @@ mod tests {
     fn flapping_neither_rises_nor_falls_early() {
         use Phase::*;
         run_table(
-            HealthState::Up,
+            InitialState::FullyUp,
             &[
                 Row(F, GoingDown, 2 * S),
                 Row(P, Up, 10 * S),
@@ -428,7 +449,7 @@ mod tests {
     fn starting_down_needs_rise_passes() {
         use Phase::*;
         run_table(
-            HealthState::Down,
+            InitialState::FullyDown,
             &[
                 Row(F, Down, 30 * S),
                 Row(P, GoingUp, 2 * S),
@@ -438,9 +459,41 @@ mod tests {
     }
 
     #[test]
+    fn haproxy_init_states() {
+        let t0 = Instant::now();
+        let start = |initial| HealthMachine::new(timing(), initial, t0).expect("valid");
+        // "up": the first failure is fatal, but a pass restores full health.
+        let mut m = start(InitialState::Up);
+        assert_eq!((m.state(), m.phase()), (HealthState::Up, Phase::GoingDown));
+        assert!(m.record(t0, false).is_some());
+        let mut m = start(InitialState::Up);
+        m.record(t0, true);
+        assert_eq!(
+            m.phase(),
+            Phase::GoingDown,
+            "rise 2 of full 4: one pass is not enough"
+        );
+        m.record(t0, true);
+        assert_eq!(m.phase(), Phase::Up);
+        // "down": the first pass brings it up; "fully-down" needs `rise` passes.
+        let mut m = start(InitialState::Down);
+        assert_eq!((m.state(), m.phase()), (HealthState::Down, Phase::GoingUp));
+        assert!(m.record(t0, true).is_some());
+        let mut m = start(InitialState::FullyDown);
+        assert!(m.record(t0, true).is_none());
+        assert!(m.record(t0, true).is_some());
+        assert_eq!(start(InitialState::FullyUp).phase(), Phase::Up);
+        assert_eq!(
+            InitialState::default(),
+            InitialState::Up,
+            "HAProxy's default"
+        );
+    }
+
+    #[test]
     fn transitions_report_cause_and_downtime_accumulates() {
         let t0 = Instant::now();
-        let mut m = HealthMachine::new(timing(), HealthState::Up, t0).expect("valid");
+        let mut m = HealthMachine::new(timing(), InitialState::FullyUp, t0).expect("valid");
         assert_eq!(m.record(t0 + S, false), None);
         assert_eq!(m.record(t0 + 2 * S, false), None);
         let down = m.record(t0 + 3 * S, false).expect("falls on third failure");
@@ -463,7 +516,7 @@ mod tests {
             fall: 1,
             ..timing()
         };
-        let mut m = HealthMachine::new(timing, HealthState::Down, t0).expect("valid");
+        let mut m = HealthMachine::new(timing, InitialState::FullyDown, t0).expect("valid");
         assert!(m.record(t0, true).is_some());
         assert_eq!(m.phase(), Phase::Up);
         assert!(m.record(t0, false).is_some());
@@ -473,7 +526,7 @@ mod tests {
     #[test]
     fn on_error_actions() {
         let t0 = Instant::now();
-        let fresh = || HealthMachine::new(timing(), HealthState::Up, t0).expect("valid");
+        let fresh = || HealthMachine::new(timing(), InitialState::FullyUp, t0).expect("valid");
 
         let mut m = fresh();
         assert_eq!(m.apply_on_error(t0, OnError::Fastinter), None);
@@ -502,7 +555,7 @@ mod tests {
     #[test]
     fn agent_holds_down_on_top_of_checks() {
         let t0 = Instant::now();
-        let mut m = HealthMachine::new(timing(), HealthState::Up, t0).expect("valid");
+        let mut m = HealthMachine::new(timing(), InitialState::FullyUp, t0).expect("valid");
         let t = m.set_agent_down(t0 + S, true).expect("agent takes it down");
         assert_eq!((t.to, t.cause), (HealthState::Down, TransitionCause::Agent));
         assert_eq!(m.phase(), Phase::Down);
@@ -562,7 +615,7 @@ mod tests {
                 ..timing()
             },
         ] {
-            assert!(HealthMachine::new(bad, HealthState::Up, now).is_err());
+            assert!(HealthMachine::new(bad, InitialState::FullyUp, now).is_err());
         }
     }
 
@@ -574,7 +627,7 @@ mod tests {
         ) {
             let t0 = Instant::now();
             let timing = CheckTiming { rise, fall, ..timing() };
-            let mut m = HealthMachine::new(timing, HealthState::Up, t0).expect("valid");
+            let mut m = HealthMachine::new(timing, InitialState::FullyUp, t0).expect("valid");
             let mut run_of_fails = 0;
             let mut run_of_passes = 0;
             for r in results {

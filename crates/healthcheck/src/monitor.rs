@@ -24,7 +24,9 @@ use tokio::time::Instant;
 
 use crate::agent_reply::AgentReply;
 use crate::error::Error;
-use crate::machine::{CheckTiming, HealthMachine, HealthState, Phase, Transition, TransitionCause};
+use crate::machine::{
+    CheckTiming, HealthMachine, HealthState, InitialState, Phase, Transition, TransitionCause,
+};
 use crate::observe::{ErrorObserver, ObserveLayer, OnError, RequestOutcome};
 use crate::probe::{Check, Timeouts};
 use crate::status::{CheckResult, CheckStatus, WeightHint};
@@ -66,8 +68,8 @@ pub struct TargetSpec {
     pub timing: CheckTiming,
     /// Probe timeouts.
     pub timeouts: Timeouts,
-    /// State before the first check (HAProxy starts servers up).
-    pub initial: HealthState,
+    /// State before the first check (HAProxy `init-state`, default up).
+    pub initial: InitialState,
     /// Traffic-based health: layer, `error-limit`, `on-error`.
     pub observe: Option<(ObserveLayer, u32, OnError)>,
     /// An agent check run beside the health check (HAProxy `agent-check`).
@@ -98,7 +100,7 @@ impl TargetSpec {
             check,
             timing: CheckTiming::default(),
             timeouts: Timeouts::default(),
-            initial: HealthState::Up,
+            initial: InitialState::default(),
             observe: None,
             agent: None,
         }

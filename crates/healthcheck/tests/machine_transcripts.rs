@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use healthcheck::{CheckTiming, HealthMachine, HealthState, OnError, Phase};
+use healthcheck::{CheckTiming, HealthMachine, HealthState, InitialState, OnError, Phase};
 
 fn secs(text: &str, what: &str, line: usize) -> Duration {
     let n: u64 = text
@@ -14,9 +14,9 @@ fn secs(text: &str, what: &str, line: usize) -> Duration {
     Duration::from_secs(n)
 }
 
-fn config(line: &str, no: usize) -> (CheckTiming, HealthState) {
+fn config(line: &str, no: usize) -> (CheckTiming, InitialState) {
     let mut timing = CheckTiming::default();
-    let mut initial = HealthState::Up;
+    let mut initial = InitialState::default();
     for pair in line.split_whitespace().skip(1) {
         let (key, value) = pair
             .split_once('=')
@@ -29,8 +29,10 @@ fn config(line: &str, no: usize) -> (CheckTiming, HealthState) {
             "downinter" => timing.downinter = Some(secs(value, key, no)),
             "initial" => {
                 initial = match value {
-                    "up" => HealthState::Up,
-                    "down" => HealthState::Down,
+                    "fully-up" => InitialState::FullyUp,
+                    "up" => InitialState::Up,
+                    "down" => InitialState::Down,
+                    "fully-down" => InitialState::FullyDown,
                     other => panic!("line {no}: initial {other:?}"),
                 }
             }
