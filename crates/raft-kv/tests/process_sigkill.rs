@@ -14,7 +14,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -191,11 +191,17 @@ fn wait_until(what: &str, deadline: Duration, mut condition: impl FnMut() -> boo
 
 /// A client that writes distinct keys to whoever is leader, retrying a key
 /// until it is acknowledged, and records what was acknowledged.
+/// Every tenth acknowledged write, the client also reads the key back from
+/// another node (round robin): a linearizable read issued after the
+/// acknowledgement must see the value. Reads that fail (node down, no leader)
+/// are skipped; a read that answers anything else is recorded as a violation.
 fn client_loop(
     client: usize,
     nodes: Vec<(u64, SocketAddr)>,
     stop: Arc<AtomicBool>,
     acked: Arc<Mutex<Vec<(String, String)>>>,
+    stale_reads: Arc<Mutex<Vec<String>>>,
+    checked_reads: Arc<AtomicUsize>,
 ) {
     let mut leader: Option<SocketAddr> = None;
     let mut i = 0;
@@ -208,6 +214,20 @@ fn client_loop(
         };
         match request(addr, &format!("PUT {key} {value}")) {
             Ok((answer, _)) if answer.starts_with("OK ") => {
+                if i % 10 == 0 {
+                    let (_, reader) = nodes[(i / 10) % nodes.len()];
+                    if let Ok((read, _)) = request(reader, &format!("GET {key}"))
+                        && !read.starts_with("ERR ")
+                    {
+                        checked_reads.fetch_add(1, Ordering::Relaxed);
+                        if read != format!("VALUE {value}") {
+                            stale_reads
+                                .lock()
+                                .expect("stale reads")
+                                .push(format!("{key} read from {reader}: {read}"));
+                        }
+                    }
+                }
                 acked.lock().expect("acked").push((key, value));
                 leader = Some(addr);
                 i += 1;
@@ -257,10 +277,13 @@ fn acknowledged_writes_survive_sigkill_and_restart_of_any_member() {
 
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(Mutex::new(Vec::new()));
+    let stale_reads = Arc::new(Mutex::new(Vec::new()));
+    let checked_reads = Arc::new(AtomicUsize::new(0));
     let writers: Vec<_> = (0..CLIENTS)
         .map(|c| {
             let (nodes, stop, acked) = (clients.clone(), stop.clone(), acked.clone());
-            thread::spawn(move || client_loop(c, nodes, stop, acked))
+            let (stale_reads, checked) = (stale_reads.clone(), checked_reads.clone());
+            thread::spawn(move || client_loop(c, nodes, stop, acked, stale_reads, checked))
         })
         .collect();
     let acked_count = || acked.lock().expect("acked").len();
@@ -340,6 +363,13 @@ fn acknowledged_writes_survive_sigkill_and_restart_of_any_member() {
         leader_client_addr(&clients).is_some()
     });
 
+    let stale_reads = stale_reads.lock().expect("stale reads").clone();
+    assert!(
+        stale_reads.is_empty(),
+        "reads missed acknowledged writes: {stale_reads:?}"
+    );
+    let checked_reads = checked_reads.load(Ordering::Relaxed);
+    assert!(checked_reads > 0, "no read-after-write was checked");
     let acked = acked.lock().expect("acked").clone();
     assert!(
         acked.len() >= 100 * (rounds + 1),
@@ -366,7 +396,7 @@ fn acknowledged_writes_survive_sigkill_and_restart_of_any_member() {
         );
     }
     eprintln!(
-        "{} acknowledged writes present on all 3 nodes after {rounds} SIGKILL/restart rounds and a full-cluster SIGKILL",
+        "{} acknowledged writes present on all 3 nodes after {rounds} SIGKILL/restart rounds and a full-cluster SIGKILL; {checked_reads} reads after writes, on other nodes, all current",
         acked.len()
     );
 }
