@@ -1,5 +1,7 @@
 //! Every algorithm by name, for configuration-driven callers (`balance ...` in
-//! haproxy.cfg, `-s` of ipvsadm): [`Algorithm::build`] gives a boxed [`Balancer`].
+//! haproxy.cfg, `-s` of ipvsadm): [`Algorithm::from_haproxy`] and
+//! [`Algorithm::from_ipvs`] parse the configuration words (unknown words are errors),
+//! [`Algorithm::build`] gives a boxed [`Balancer`].
 
 use std::time::Duration;
 
@@ -142,5 +144,272 @@ impl Algorithm {
                 boxed(servers, PeakEwma::new(decay, default_rtt)?, options)
             }
         }
+    }
+}
+
+fn unknown(word: &str) -> Error {
+    Error::UnknownKeyword {
+        keyword: word.to_string(),
+    }
+}
+
+fn number(words: &mut std::slice::Iter<'_, &str>, what: &str) -> Result<usize, Error> {
+    words
+        .next()
+        .and_then(|w| w.parse().ok())
+        .ok_or_else(|| unknown(what))
+}
+
+/// `name(arg)` -> `Some(arg)`, `name` -> `None`; anything else is not this keyword.
+fn with_arg<'w>(word: &'w str, name: &str) -> Option<Option<&'w str>> {
+    if word == name {
+        return Some(None);
+    }
+    word.strip_prefix(name)?
+        .strip_prefix('(')?
+        .strip_suffix(')')
+        .map(Some)
+}
+
+impl Algorithm {
+    /// From HAProxy's `balance` arguments (`["uri", "depth", "2"]`), its `hash-type`
+    /// arguments (`["consistent", "djb2", "avalanche"]`, empty for the default
+    /// map-based sdbm) and `hash-balance-factor`. `balance hash <expr>` hashes
+    /// [`Request::key`](crate::Request::key): evaluating the expression is the caller's.
+    /// Unsupported keywords (e.g. `url_param ... check_post`) are errors.
+    pub fn from_haproxy(
+        balance: &[&str],
+        hash_type: &[&str],
+        balance_factor: Option<u32>,
+    ) -> Result<Algorithm, Error> {
+        let (first, rest) = balance.split_first().ok_or_else(|| unknown(""))?;
+        let mut words = rest.iter();
+        let key = match *first {
+            "roundrobin" => return done(words, Algorithm::RoundRobin),
+            "static-rr" => return done(words, Algorithm::StaticRoundRobin),
+            "leastconn" => return done(words, Algorithm::LeastConn),
+            "first" => return done(words, Algorithm::First),
+            "source" => HashKey::Source,
+            "uri" => {
+                let mut o = crate::request::UriOptions::default();
+                while let Some(w) = words.next() {
+                    match *w {
+                        "len" => o.len = number(&mut words, "uri len")?,
+                        "depth" => o.depth = number(&mut words, "uri depth")?,
+                        "whole" => o.whole = true,
+                        "path-only" => o.path_only = true,
+                        other => return Err(unknown(other)),
+                    }
+                }
+                HashKey::Uri(o)
+            }
+            "url_param" => {
+                let name = words.next().ok_or_else(|| unknown("url_param"))?;
+                HashKey::UrlParam(name.as_bytes().to_vec())
+            }
+            "hash" => {
+                // The expression itself (one or more words) is evaluated by the caller.
+                words.by_ref().for_each(drop);
+                HashKey::Key
+            }
+            w => {
+                if let Some(arg) = with_arg(w, "random") {
+                    let draws = match arg {
+                        None => 2,
+                        Some(a) => a.parse().map_err(|_| unknown(w))?,
+                    };
+                    return done(words, Algorithm::Random { draws });
+                }
+                if let Some(arg) = with_arg(w, "rdp-cookie") {
+                    HashKey::RdpCookie(arg.unwrap_or("mstshash").as_bytes().to_vec())
+                } else if let Some(Some(name)) = with_arg(w, "hdr") {
+                    let use_domain_only = match words.next() {
+                        None => false,
+                        Some(&"use_domain_only") => true,
+                        Some(other) => return Err(unknown(other)),
+                    };
+                    HashKey::Header {
+                        name: name.as_bytes().to_vec(),
+                        use_domain_only,
+                    }
+                } else {
+                    return Err(unknown(w));
+                }
+            }
+        };
+        if let Some(extra) = words.next() {
+            return Err(unknown(extra));
+        }
+        let (kind, spec) = parse_hash_type(hash_type, balance_factor)?;
+        Ok(Algorithm::Hash { key, spec, kind })
+    }
+
+    /// From an ipvsadm scheduler name (`-s wlc`) and its flags (`sh-fallback`,
+    /// `sh-port`).
+    pub fn from_ipvs(name: &str, flags: &[&str]) -> Result<Algorithm, Error> {
+        let mut fallback = false;
+        let mut port = false;
+        for f in flags {
+            match (name, *f) {
+                ("sh", "sh-fallback") => fallback = true,
+                ("sh", "sh-port") => port = true,
+                (_, other) => return Err(unknown(other)),
+            }
+        }
+        Ok(match name {
+            "rr" => Algorithm::LvsRr,
+            "wrr" => Algorithm::LvsWrr,
+            "lc" => Algorithm::LvsLeastConn(LeastConnKind::Lc),
+            "wlc" => Algorithm::LvsLeastConn(LeastConnKind::Wlc),
+            "sed" => Algorithm::LvsLeastConn(LeastConnKind::Sed),
+            "nq" => Algorithm::LvsLeastConn(LeastConnKind::Nq),
+            "fo" => Algorithm::LvsFo,
+            "ovf" => Algorithm::LvsOvf,
+            "lblc" => Algorithm::LvsLblc,
+            "lblcr" => Algorithm::LvsLblcr,
+            "dh" => Algorithm::LvsDh,
+            "sh" => Algorithm::LvsSh { fallback, port },
+            "mh" => Algorithm::LvsMh,
+            "twos" => Algorithm::LvsTwos,
+            other => return Err(unknown(other)),
+        })
+    }
+}
+
+fn done(mut words: std::slice::Iter<'_, &str>, a: Algorithm) -> Result<Algorithm, Error> {
+    match words.next() {
+        Some(extra) => Err(unknown(extra)),
+        None => Ok(a),
+    }
+}
+
+fn parse_hash_type(words: &[&str], factor: Option<u32>) -> Result<(HashType, HashSpec), Error> {
+    let mut spec = HashSpec::default();
+    let mut words = words.iter();
+    let consistent = match words.next() {
+        None | Some(&"map-based") => false,
+        Some(&"consistent") => true,
+        Some(other) => return Err(unknown(other)),
+    };
+    for w in words {
+        match *w {
+            "sdbm" => spec.function = crate::hash_fn::HashFunction::Sdbm,
+            "djb2" => spec.function = crate::hash_fn::HashFunction::Djb2,
+            "wt6" => spec.function = crate::hash_fn::HashFunction::Wt6,
+            "crc32" => spec.function = crate::hash_fn::HashFunction::Crc32,
+            "none" => spec.function = crate::hash_fn::HashFunction::None,
+            "avalanche" => spec.avalanche = true,
+            other => return Err(unknown(other)),
+        }
+    }
+    let kind = if consistent {
+        HashType::Consistent {
+            balance_factor: factor,
+        }
+    } else if factor.is_some() {
+        // hash-balance-factor only means something on the consistent ring.
+        return Err(unknown("hash-balance-factor"));
+    } else {
+        HashType::MapBased
+    };
+    Ok((kind, spec))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash_fn::HashFunction;
+    use crate::request::UriOptions;
+
+    #[test]
+    fn haproxy_balance_lines_parse() {
+        let p = |b: &[&str]| Algorithm::from_haproxy(b, &[], None);
+        assert_eq!(p(&["roundrobin"]), Ok(Algorithm::RoundRobin));
+        assert_eq!(p(&["random"]), Ok(Algorithm::Random { draws: 2 }));
+        assert_eq!(p(&["random(3)"]), Ok(Algorithm::Random { draws: 3 }));
+        let uri = Algorithm::from_haproxy(
+            &["uri", "len", "10", "depth", "2", "whole"],
+            &["consistent", "djb2", "avalanche"],
+            Some(125),
+        );
+        assert_eq!(
+            uri,
+            Ok(Algorithm::Hash {
+                key: HashKey::Uri(UriOptions {
+                    len: 10,
+                    depth: 2,
+                    whole: true,
+                    path_only: false
+                }),
+                spec: HashSpec {
+                    function: HashFunction::Djb2,
+                    avalanche: true
+                },
+                kind: HashType::Consistent {
+                    balance_factor: Some(125)
+                },
+            })
+        );
+        assert!(matches!(
+            p(&["hdr(Host)", "use_domain_only"]),
+            Ok(Algorithm::Hash {
+                key: HashKey::Header {
+                    use_domain_only: true,
+                    ..
+                },
+                ..
+            })
+        ));
+        assert!(matches!(
+            p(&["rdp-cookie"]),
+            Ok(Algorithm::Hash { key: HashKey::RdpCookie(ref n), .. }) if n == b"mstshash"
+        ));
+        assert!(matches!(
+            p(&["hash", "req.cookie(sid)"]),
+            Ok(Algorithm::Hash {
+                key: HashKey::Key,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn unsupported_keywords_are_errors_not_ignored() {
+        let bad = |b: &[&str], h: &[&str]| Algorithm::from_haproxy(b, h, None);
+        let kw = |k: &str| {
+            Err(Error::UnknownKeyword {
+                keyword: k.to_string(),
+            })
+        };
+        assert_eq!(
+            bad(&["url_param", "sid", "check_post"], &[]),
+            kw("check_post")
+        );
+        assert_eq!(bad(&["roundrobin", "extra"], &[]), kw("extra"));
+        assert_eq!(bad(&["weighted"], &[]), kw("weighted"));
+        assert_eq!(bad(&["uri", "depth"], &[]), kw("uri depth"));
+        assert_eq!(bad(&["source"], &["consistent", "md5"]), kw("md5"));
+        assert_eq!(
+            Algorithm::from_haproxy(&["source"], &[], Some(150)),
+            kw("hash-balance-factor")
+        );
+        assert_eq!(Algorithm::from_ipvs("mh", &["mh-port"]), kw("mh-port"));
+        assert_eq!(Algorithm::from_ipvs("xyz", &[]), kw("xyz"));
+    }
+
+    #[test]
+    fn ipvs_scheduler_names_parse() {
+        assert_eq!(Algorithm::from_ipvs("wrr", &[]), Ok(Algorithm::LvsWrr));
+        assert_eq!(
+            Algorithm::from_ipvs("sed", &[]),
+            Ok(Algorithm::LvsLeastConn(LeastConnKind::Sed))
+        );
+        assert_eq!(
+            Algorithm::from_ipvs("sh", &["sh-fallback", "sh-port"]),
+            Ok(Algorithm::LvsSh {
+                fallback: true,
+                port: true
+            })
+        );
     }
 }

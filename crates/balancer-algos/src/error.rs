@@ -55,6 +55,12 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// An algorithm name or option this crate does not know (configuration parsing).
+    #[error("unknown or unsupported balancing keyword {keyword:?}")]
+    UnknownKeyword {
+        /// The word that was not understood.
+        keyword: String,
+    },
     /// A stick-table key does not have the table's key type.
     #[error("stick table expects {expected} keys, got {got}")]
     KeyTypeMismatch {
