@@ -277,3 +277,46 @@ fn wrr_skips_overloaded_heavy_servers_without_spinning() {
     lb.connection_ended(ServerId(1));
     assert_eq!(pick(lb.as_mut()), Some(1));
 }
+
+#[test]
+fn sh_and_dh_keep_healthy_servers_clients_when_one_server_fails() {
+    let src = |i: u32| Request {
+        source: Some(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i * 7))),
+        destination: Some(IpAddr::V4(Ipv4Addr::from(0xc633_6400 + i * 13))),
+        ..Request::default()
+    };
+    for a in [
+        Algorithm::LvsSh {
+            fallback: false,
+            port: false,
+        },
+        Algorithm::LvsSh {
+            fallback: true,
+            port: false,
+        },
+        Algorithm::LvsDh,
+    ] {
+        let mut lb = a
+            .clone()
+            .build(servers(&[1, 1, 1, 1]), DispatchOptions::default())
+            .expect("valid");
+        let before: Vec<Option<ServerId>> = (0..500).map(|i| lb.pick(&src(i))).collect();
+        assert!(before.iter().all(|s| s.is_some()), "{a:?}");
+        // Quiesce server 3 (weight 0), then also take server 2 down.
+        lb.set_weight(ServerId(3), 0, Duration::ZERO)
+            .expect("known");
+        lb.set_state(ServerId(2), ServerState::Down, Duration::ZERO)
+            .expect("known");
+        let fallback = matches!(a, Algorithm::LvsSh { fallback: true, .. });
+        for (i, b) in before.iter().enumerate() {
+            let now = lb.pick(&src(i as u32));
+            match b.map(|s| s.0) {
+                Some(2) | Some(3) if fallback => {
+                    assert!(matches!(now, Some(ServerId(1 | 4))), "{a:?}: {now:?}")
+                }
+                Some(2) | Some(3) => assert_eq!(now, None, "{a:?}"),
+                _ => assert_eq!(now, *b, "{a:?}: a healthy server's client moved"),
+            }
+        }
+    }
+}

@@ -1,4 +1,11 @@
 //! LVS `dh` (destination hashing) and `sh` (source hashing): a static 256-bucket table.
+//!
+//! As in IPVS, the table is dealt over every server of the service (here: every server
+//! of the current tier's kind, active or backup), whatever its state, and availability
+//! is checked at pick time. So a server going down or being quiesced (weight 0, as
+//! keepalived's `inhibit_on_failure` does) leaves every other client where it was; only
+//! the failed server's clients get `None`, or, with `sh-fallback`, the next buckets.
+//! Changing the membership or (for sh) a weight re-deals the table.
 
 use std::net::IpAddr;
 
@@ -23,6 +30,31 @@ pub fn fold_address(addr: IpAddr) -> u32 {
     }
 }
 
+/// The servers the table is dealt over, and which of them may take a connection now.
+#[derive(Clone, Debug, Default)]
+struct Service {
+    members: Vec<usize>,
+    available: Vec<bool>,
+}
+
+impl Service {
+    fn of(pool: &ServerPool) -> Self {
+        let backup = pool.tier_is_backup();
+        let members: Vec<usize> = (0..pool.slots().len())
+            .filter(|&i| pool.slot(i).config().backup == backup)
+            .collect();
+        let mut available = vec![false; pool.slots().len()];
+        for &i in pool.tier() {
+            available[i] = true;
+        }
+        Service { members, available }
+    }
+
+    fn takes(&self, pool: &ServerPool, index: usize) -> bool {
+        self.available.get(index).copied().unwrap_or(false) && !pool.slot(index).lvs_overloaded()
+    }
+}
+
 /// dh's bucket: `addr x 2654435761 mod 256`.
 pub fn dh_bucket(addr: IpAddr) -> usize {
     (fold_address(addr).wrapping_mul(2_654_435_761) as usize) & (BUCKETS - 1)
@@ -36,10 +68,12 @@ pub fn sh_bucket(addr: IpAddr, port: u16, offset: usize) -> usize {
     (offset + h) & (BUCKETS - 1)
 }
 
-/// `dh`: buckets dealt one per server in turn; an overloaded server yields `None`.
+/// `dh`: buckets dealt one per server in turn; an unavailable or overloaded server
+/// yields `None`.
 #[derive(Clone, Debug, Default)]
 pub struct DestinationHash {
     buckets: Vec<u32>,
+    service: Service,
 }
 
 impl DestinationHash {
@@ -51,11 +85,12 @@ impl DestinationHash {
 
 impl Policy for DestinationHash {
     fn rebuild(&mut self, pool: &ServerPool) -> Result<(), Error> {
-        let tier = pool.tier();
+        self.service = Service::of(pool);
+        let members = &self.service.members;
         self.buckets.clear();
-        if !tier.is_empty() {
+        if !members.is_empty() {
             self.buckets
-                .extend((0..BUCKETS).map(|b| tier[b % tier.len()] as u32));
+                .extend((0..BUCKETS).map(|b| members[b % members.len()] as u32));
         }
         Ok(())
     }
@@ -68,7 +103,7 @@ impl Policy for DestinationHash {
     ) -> Option<usize> {
         let dst = request.destination?;
         let i = *self.buckets.get(dh_bucket(dst))? as usize;
-        (!pool.slot(i).lvs_overloaded()).then_some(i)
+        self.service.takes(pool, i).then_some(i)
     }
 }
 
@@ -79,6 +114,7 @@ impl Policy for DestinationHash {
 #[derive(Clone, Debug, Default)]
 pub struct SourceHash {
     buckets: Vec<u32>,
+    service: Service,
     fallback: bool,
     port: bool,
 }
@@ -88,6 +124,7 @@ impl SourceHash {
     pub fn new(fallback: bool, port: bool) -> Self {
         SourceHash {
             buckets: Vec::new(),
+            service: Service::default(),
             fallback,
             port,
         }
@@ -96,19 +133,21 @@ impl SourceHash {
 
 impl Policy for SourceHash {
     fn rebuild(&mut self, pool: &ServerPool) -> Result<(), Error> {
-        let tier = pool.tier();
+        self.service = Service::of(pool);
+        let members = &self.service.members;
         self.buckets.clear();
-        if tier.is_empty() {
+        if members.is_empty() {
             return Ok(());
         }
         let mut p = 0;
         let mut count = 0u32;
         for _ in 0..BUCKETS {
-            let i = tier[p];
+            let i = members[p];
             self.buckets.push(i as u32);
             count += 1;
+            // A weight-0 server still takes one bucket (IPVS compares after counting).
             if count >= u32::from(pool.slot(i).weight()) {
-                p = (p + 1) % tier.len();
+                p = (p + 1) % members.len();
                 count = 0;
             }
         }
@@ -133,6 +172,6 @@ impl Policy for SourceHash {
         let tries = if self.fallback { BUCKETS } else { 1 };
         (0..tries)
             .map(|offset| self.buckets[sh_bucket(src, port, offset)] as usize)
-            .find(|&i| !pool.slot(i).lvs_overloaded())
+            .find(|&i| self.service.takes(pool, i))
     }
 }
