@@ -63,6 +63,28 @@
 //! [`haproxy::ring::ConsistentRing`] or [`modern::maglev::MaglevTable`] (immutable,
 //! `Send + Sync`), publish it behind an `ArcSwap`, and rebuild-and-swap on change.
 
+//!
+//! # Where behaviour differs from HAProxy and IPVS
+//!
+//! - `random(N)` draws from an alias table (same weighted distribution, O(1) per draw)
+//!   rather than from the consistent-hash ring.
+//! - `roundrobin` is nginx's smooth weighted round robin over a precomputed cycle, not
+//!   HAProxy's fwrr trees; when `cycle x servers` exceeds 2^25 it steps online in
+//!   O(servers) per pick.
+//! - Weights go to 65535 (HAProxy: 256). Ring points past weight 256 use a mixed key, as
+//!   HAProxy's `id x 4096 + n` would collide with the next server's points.
+//! - The consistent ring's lookups binary-search an array frozen from the ebtree after
+//!   each change (the tree is what weight changes update, in place).
+//! - LVS `mh` is this crate's weighted Maglev (4093 slots) keyed on [`Request::key`] or
+//!   the source address, not the kernel's SipHash permutations; it is rebuilt over the
+//!   usable servers rather than returning `None` for a failed one.
+//! - IPVS has no backups, drain or slow start; its schedulers get them from the pool
+//!   like every algorithm. `ovf` and `lblc`/`lblcr` compare connections to the
+//!   configured weight, so slow start does not ramp them.
+//! - Hash-based algorithms (and Maglev, jump, rendezvous) return the hashed server even
+//!   when it is at maxconn, keeping affinity (HAProxy queues on that server); the
+//!   caller decides whether to queue. `url_param ... check_post` is not supported.
+
 pub mod algorithm;
 pub mod balancer;
 pub mod error;
