@@ -76,8 +76,13 @@ pub enum Algorithm {
         /// Include the source port.
         port: bool,
     },
-    /// LVS `mh` (Maglev, 4093 slots).
-    LvsMh,
+    /// LVS `mh` (Maglev, 4093 slots) with its `mh-fallback` and `mh-port` flags.
+    LvsMh {
+        /// Rehash past an overloaded server.
+        fallback: bool,
+        /// Include the source port.
+        port: bool,
+    },
     /// LVS `twos`.
     LvsTwos,
     /// Weighted Maglev with a prime table size.
@@ -135,7 +140,11 @@ impl Algorithm {
             Algorithm::LvsSh { fallback, port } => {
                 boxed(servers, SourceHash::new(fallback, port), options)
             }
-            Algorithm::LvsMh => boxed(servers, Maglev::lvs(), options),
+            Algorithm::LvsMh { fallback, port } => boxed(
+                servers,
+                Maglev::lvs(crate::modern::maglev::LvsFlags { fallback, port }),
+                options,
+            ),
             Algorithm::LvsTwos => boxed(servers, TwoChoices::new(), options),
             Algorithm::Maglev { table_size } => boxed(servers, Maglev::new(table_size)?, options),
             Algorithm::Jump => boxed(servers, JumpHash::new(), options),
@@ -245,14 +254,14 @@ impl Algorithm {
     }
 
     /// From an ipvsadm scheduler name (`-s wlc`) and its flags (`sh-fallback`,
-    /// `sh-port`).
+    /// `sh-port`, `mh-fallback`, `mh-port`).
     pub fn from_ipvs(name: &str, flags: &[&str]) -> Result<Algorithm, Error> {
         let mut fallback = false;
         let mut port = false;
         for f in flags {
             match (name, *f) {
-                ("sh", "sh-fallback") => fallback = true,
-                ("sh", "sh-port") => port = true,
+                ("sh", "sh-fallback") | ("mh", "mh-fallback") => fallback = true,
+                ("sh", "sh-port") | ("mh", "mh-port") => port = true,
                 (_, other) => return Err(unknown(other)),
             }
         }
@@ -269,7 +278,7 @@ impl Algorithm {
             "lblcr" => Algorithm::LvsLblcr,
             "dh" => Algorithm::LvsDh,
             "sh" => Algorithm::LvsSh { fallback, port },
-            "mh" => Algorithm::LvsMh,
+            "mh" => Algorithm::LvsMh { fallback, port },
             "twos" => Algorithm::LvsTwos,
             other => return Err(unknown(other)),
         })
@@ -393,7 +402,7 @@ mod tests {
             Algorithm::from_haproxy(&["source"], &[], Some(150)),
             kw("hash-balance-factor")
         );
-        assert_eq!(Algorithm::from_ipvs("mh", &["mh-port"]), kw("mh-port"));
+        assert_eq!(Algorithm::from_ipvs("mh", &["sh-port"]), kw("sh-port"));
         assert_eq!(Algorithm::from_ipvs("xyz", &[]), kw("xyz"));
     }
 

@@ -76,8 +76,7 @@
 //! - The consistent ring's lookups binary-search an array frozen from the ebtree after
 //!   each change (the tree is what weight changes update, in place).
 //! - LVS `mh` is this crate's weighted Maglev (4093 slots) keyed on [`Request::key`] or
-//!   the source address, not the kernel's SipHash permutations; it is rebuilt over the
-//!   usable servers rather than returning `None` for a failed one.
+//!   the source address, not the kernel's SipHash permutations (so not the same table).
 //! - IPVS has no backups, drain or slow start; its schedulers get them from the pool
 //!   like every algorithm. `ovf` and `lblc`/`lblcr` compare connections to the
 //!   configured weight, so slow start does not ramp them.

@@ -320,3 +320,38 @@ fn sh_and_dh_keep_healthy_servers_clients_when_one_server_fails() {
         }
     }
 }
+
+#[test]
+fn mh_refuses_an_overloaded_server_unless_fallback() {
+    let cfg = vec![
+        ServerConfig::new(1, 1).maxconn(1),
+        ServerConfig::new(2, 1),
+        ServerConfig::new(3, 1),
+    ];
+    let build = |fallback| {
+        Algorithm::from_ipvs("mh", if fallback { &["mh-fallback"] } else { &[] })
+            .expect("known scheduler")
+            .build(cfg.clone(), DispatchOptions::default())
+            .expect("valid")
+    };
+    let (mut plain, mut fb) = (build(false), build(true));
+    let src = |i: u32| Request::from_source(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i)));
+    let on_one: Vec<u32> = (0..300)
+        .filter(|&i| plain.pick(&src(i)) == Some(ServerId(1)))
+        .collect();
+    assert!(!on_one.is_empty());
+    let others: Vec<(u32, Option<ServerId>)> = (0..300)
+        .filter(|i| !on_one.contains(i))
+        .map(|i| (i, plain.pick(&src(i))))
+        .collect();
+    plain.connection_started(ServerId(1));
+    fb.connection_started(ServerId(1));
+    for &i in &on_one {
+        assert_eq!(plain.pick(&src(i)), None);
+        assert!(matches!(fb.pick(&src(i)), Some(ServerId(2 | 3))));
+    }
+    for (i, s) in others {
+        assert_eq!(plain.pick(&src(i)), s, "other clients stay");
+        assert_eq!(fb.pick(&src(i)), s, "other clients stay");
+    }
+}

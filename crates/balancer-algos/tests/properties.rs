@@ -37,7 +37,10 @@ fn algorithms() -> Vec<Algorithm> {
         Algorithm::LvsOvf,
         Algorithm::LvsLblcr,
         Algorithm::LvsTwos,
-        Algorithm::LvsMh,
+        Algorithm::LvsMh {
+            fallback: true,
+            port: false,
+        },
         Algorithm::Jump,
         Algorithm::Rendezvous,
     ]

@@ -206,12 +206,24 @@ impl MaglevTable {
     }
 }
 
+/// IPVS `mh` behaviour: an overloaded server yields `None`, or with `fallback`
+/// (`mh-fallback`) a rehash onto another server; `port` (`mh-port`) mixes the source
+/// port into the key.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LvsFlags {
+    /// Rehash past an overloaded server.
+    pub fallback: bool,
+    /// Include the source port.
+    pub port: bool,
+}
+
 /// Maglev as a [`Policy`]: keyed on [`affinity_hash`], round robin when there is no key.
 #[derive(Clone, Debug)]
 pub struct Maglev {
     size: u32,
     table: MaglevTable,
     fallback: TierCursor,
+    lvs: Option<LvsFlags>,
 }
 
 impl Maglev {
@@ -227,15 +239,17 @@ impl Maglev {
             size,
             table: MaglevTable::default(),
             fallback: TierCursor::default(),
+            lvs: None,
         })
     }
 
-    /// LVS `mh` with its default table size.
-    pub fn lvs() -> Self {
+    /// LVS `mh` with its default table size and the given flags.
+    pub fn lvs(flags: LvsFlags) -> Self {
         Maglev {
             size: LVS_TABLE_SIZE,
             table: MaglevTable::default(),
             fallback: TierCursor::default(),
+            lvs: Some(flags),
         }
     }
 
@@ -266,9 +280,28 @@ impl Policy for Maglev {
         request: &Request<'_>,
         _rng: &mut R,
     ) -> Option<usize> {
-        match affinity_hash(request) {
-            Some(h) => self.table.lookup(h).map(|m| m.index),
-            None => self.fallback.next(pool),
+        let Some(mut h) = affinity_hash(request) else {
+            return self.fallback.next(pool);
+        };
+        let Some(flags) = self.lvs else {
+            return self.table.lookup(h).map(|m| m.index);
+        };
+        if flags.port {
+            h = mix64(h ^ u64::from(request.source_port.unwrap_or(0)));
         }
+        let takes = |i: usize| !pool.slot(i).lvs_overloaded();
+        let first = self.table.lookup(h)?.index;
+        if takes(first) {
+            return Some(first);
+        }
+        if !flags.fallback {
+            return None;
+        }
+        // Rehash with growing offsets, as IPVS's mh-fallback does, a bounded number of
+        // times.
+        (1..=self.table.len() as u64)
+            .filter_map(|offset| self.table.lookup(mix64(h.wrapping_add(offset))))
+            .map(|m| m.index)
+            .find(|&i| takes(i))
     }
 }
