@@ -34,6 +34,25 @@ async fn icmp_echo_to_loopback() {
 }
 
 #[tokio::test]
+async fn many_concurrent_echoes_share_one_socket() {
+    let check = CheckSpec::Icmp(IcmpSpec::default()).build().expect("valid");
+    let mut runs = tokio::task::JoinSet::new();
+    for i in 0..200 {
+        let check = check.clone();
+        let target = if i % 2 == 0 { "127.0.0.1:0" } else { "[::1]:0" };
+        let addr: std::net::SocketAddr = target.parse().expect("addr");
+        runs.spawn(async move { check.run(addr, quick()).await });
+    }
+    let mut ok = 0;
+    while let Some(done) = runs.join_next().await {
+        let r = done.expect("task");
+        assert_eq!(r.status, CheckStatus::L4Ok, "{r:?}");
+        ok += 1;
+    }
+    assert_eq!(ok, 200);
+}
+
+#[tokio::test]
 async fn udp_reply_mismatch_refused_and_silence() {
     let (echo, _e) = udp_server(|req| Some([b"re:", req].concat())).await;
     let (mute, _m) = udp_server(|_| None).await;
