@@ -640,3 +640,32 @@ fn no_new_leader_while_an_old_lease_is_still_honoured() {
     // The scenario must actually produce moments with two leaders in different terms.
     assert!(overlaps_checked > 0);
 }
+
+/// Appends lost while a follower is in pipelined replicate state fill its in-flight window;
+/// heartbeats must reopen it, or the follower would never catch up without new proposals.
+#[test]
+fn lost_pipelined_appends_are_recovered_by_heartbeats() {
+    let all = ids(3);
+    let mut net = Net::new(&all, &all, |c| {
+        c.max_inflight_msgs = 2;
+        c.max_size_per_msg = 1;
+    });
+    net.node(1).campaign();
+    net.stabilize();
+    net.node(1).propose(&b"warm-up"[..]).expect("leader");
+    net.stabilize();
+    // Everything the leader sends to S3 is lost, but S3's answers still arrive.
+    net.blocked.insert((1, 3));
+    for i in 0..6u8 {
+        net.node(1).propose(vec![i]).expect("leader");
+        net.stabilize();
+    }
+    net.blocked.clear();
+    for _ in 0..40 {
+        net.tick_all();
+        net.round();
+    }
+    net.stabilize();
+    assert_eq!(net.nodes[&3].last_index(), net.nodes[&1].last_index());
+    assert_eq!(net.nodes[&3].committed(), net.nodes[&1].committed());
+}

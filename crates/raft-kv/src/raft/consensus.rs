@@ -105,6 +105,9 @@ pub(crate) struct Raft<S> {
     pub(crate) conf: ConfState,
     /// Conf-change entries up to here have been applied to `conf`.
     conf_scanned: Index,
+    /// Highest index at which a conf-change entry was ever appended (or could be, for
+    /// entries read back from storage): no need to scan committed entries beyond it.
+    conf_hint: Index,
     pub(crate) role: Role,
     pub(crate) leader: Option<NodeId>,
     progress: BTreeMap<NodeId, Progress>,
@@ -158,6 +161,7 @@ impl<S: Storage> Raft<S> {
             log,
             conf: initial.conf_state,
             conf_scanned: first - 1,
+            conf_hint: Index::MAX,
             role: Role::Follower,
             leader: None,
             progress: BTreeMap::new(),
@@ -186,6 +190,8 @@ impl<S: Storage> Raft<S> {
         let committed = raft.log.committed;
         raft.log.committed = committed.min(raft.log.last_index());
         raft.apply_conf_changes();
+        // Entries already in storage may hold conf changes that are not committed yet.
+        raft.conf_hint = raft.log.last_index();
         let term = raft.term;
         raft.become_follower(term, None);
         Ok(raft)
@@ -604,6 +610,13 @@ impl<S: Storage> Raft<S> {
             );
             return;
         }
+        if let Some(e) = entries
+            .iter()
+            .rev()
+            .find(|e| e.kind == EntryKind::ConfChange)
+        {
+            self.conf_hint = self.conf_hint.max(e.index);
+        }
         match self.log.maybe_append(prev_index, prev_term, entries) {
             Some(last_new) => {
                 if self.log.commit_to(commit.min(last_new)) {
@@ -752,6 +765,11 @@ impl<S: Storage> Raft<S> {
                 pr.recent_active = true;
                 pr.probe_sent = false;
                 pr.read_ack = pr.read_ack.max(read_seq);
+                if matches!(pr.state, ProgressState::Replicate) && pr.inflights.full() {
+                    // Let one append through: if earlier ones were lost, the follower's
+                    // rejection of it sends us back to probing.
+                    pr.inflights.free_first();
+                }
                 let resend_chunk = matches!(pr.state, ProgressState::Snapshot(_));
                 let behind = pr.matched < last;
                 if resend_chunk {
@@ -889,6 +907,13 @@ impl<S: Storage> Raft<S> {
             index += 1;
             e.term = self.term;
             e.index = index;
+        }
+        if let Some(e) = entries
+            .iter()
+            .rev()
+            .find(|e| e.kind == EntryKind::ConfChange)
+        {
+            self.conf_hint = self.conf_hint.max(e.index);
         }
         let last = self.log.append(&entries);
         let id = self.id;
@@ -1194,6 +1219,11 @@ impl<S: Storage> Raft<S> {
     /// (as in etcd), one server at a time.
     fn apply_conf_changes(&mut self) {
         let mut changed = false;
+        if self.conf_scanned >= self.conf_hint {
+            // No conf-change entry can lie in the newly committed range.
+            self.conf_scanned = self.conf_scanned.max(self.log.committed);
+            return;
+        }
         while self.log.committed > self.conf_scanned {
             let committed = self.log.committed;
             let from = (self.conf_scanned + 1).max(self.log.first_index());

@@ -61,6 +61,15 @@ impl Inflights {
         }
     }
 
+    /// Frees the oldest message: used when the follower answers a heartbeat while the
+    /// window is full, since appends in it may have been lost and nothing else would ever
+    /// free it.
+    pub(crate) fn free_first(&mut self) {
+        if let Some((_, bytes)) = self.window.pop_front() {
+            self.bytes -= bytes;
+        }
+    }
+
     pub(crate) fn reset(&mut self) {
         self.window.clear();
         self.bytes = 0;

@@ -438,6 +438,23 @@ impl Simulation {
             }
         }
         if self.completed_ops() <= completed_at_fault_end {
+            if self.trace {
+                for n in &self.nodes {
+                    if let Some(r) = n.raft.as_ref() {
+                        let matched: Vec<_> = (1..=self.opts.nodes).map(|p| r.matched(p)).collect();
+                        eprintln!(
+                            "node {} {:?} term {} last {} commit {} applied {} matched {:?}",
+                            n.id,
+                            r.role(),
+                            r.term(),
+                            r.last_index(),
+                            r.committed(),
+                            r.applied(),
+                            matched
+                        );
+                    }
+                }
+            }
             return Err(self.fail(SimFailureKind::NoProgress));
         }
         // Ops still outstanding have unknown outcomes.
