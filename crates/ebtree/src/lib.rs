@@ -52,6 +52,30 @@
 //! needs no search. Prefixes and variable-length strings are mapped to prefix-free bit
 //! strings, so that one engine serves every key kind.
 
+//!
+//! # Performance, measured
+//!
+//! `cargo bench -p ebtree --bench ebtree_vs_btreemap` compares with
+//! `std::collections::BTreeMap` in the same run (thread CPU time, 2-core shared VM);
+//! `--bench ebtree_memory` counts bytes per entry.
+//!
+//! - A radix tree is a *binary* tree: a lookup in 1M random keys follows ~20 dependent
+//!   links where a B-tree follows ~5 nodes. Random inserts and `lookup_ge` over 1M keys,
+//!   and longest-prefix match over 100k IPv4 prefixes, are 2.5-3x slower than
+//!   `BTreeMap` (or per-length hash maps) on this machine.
+//! - The timer workload (100k timers; cancel one, arm one, pop the expired) is where
+//!   ebtree is meant to shine; here it reached 0.7-1.1x `BTreeMap` with a server's few
+//!   configured timeouts (the queue's fingers keep inserts short) and ~0.5x with
+//!   uniformly spread timeouts. O(1) removal still touches 4-7 scattered slots, which
+//!   costs about as much as a B-tree's search.
+//! - 36 bytes per `u32 -> u32` entry (40 for an IPv4 prefix), against 15-21 for
+//!   `BTreeMap`, but never any allocation after `reserve`, handles that stay valid while
+//!   their entry lives, and O(1) `first`.
+//!
+//! Pick ebtree for what it guarantees (stable handles, no allocation, O(1) removal by
+//! handle, duplicates in order, longest-prefix match, wrapping timers), not for raw
+//! lookup speed.
+
 mod bytes;
 mod core;
 mod error;
