@@ -64,10 +64,11 @@ const fn side_of(r: u32) -> usize {
 
 /// One arena slot: a stored key, the node part, the leaf part and the generation.
 ///
-/// 28 bytes with a 4-byte key; the fields read by a descent (`key`, `bit`, `b`) come first.
+/// 36 bytes with a `u32` key and a `u32` value; the fields a descent reads (`key`, `bit`,
+/// `b`) come first.
 #[derive(Debug)]
 pub(crate) struct Node<R, T> {
-    /// The stored key (or nothing, for trees that keep keys beside the values).
+    /// The stored key (or nothing, for trees that keep their keys with the values).
     pub(crate) key: R,
     /// Branching position of the node part; negative inside a dup tree.
     pub(crate) bit: i32,
@@ -80,7 +81,8 @@ pub(crate) struct Node<R, T> {
     pub(crate) leaf_p: u32,
     /// Generation, bumped every time the slot is freed.
     pub(crate) generation: u32,
-    /// The value (with the key, for trees that keep keys out of line); `None` when free.
+    /// The value (with the key, for trees whose keys are not fixed-width); `None` when
+    /// the slot is free.
     /// Kept in the slot so that removing an entry touches one cache line less.
     pub(crate) val: Option<T>,
 }
@@ -128,8 +130,8 @@ impl Plan {
 
 static TREE_COUNTER: AtomicU32 = AtomicU32::new(1);
 
-/// The arena and the tree algorithms. `R` is what a slot stores inline for the descent
-/// (a raw key), `T` what it stores out of line (the value, or a key and a value).
+/// The arena and the tree algorithms. `R` is the raw key a descent compares, `T` the
+/// value (or, for byte strings, the key and the value).
 #[derive(Debug)]
 pub(crate) struct Core<R, T> {
     nodes: Vec<Node<R, T>>,
@@ -184,7 +186,7 @@ impl<R: Copy + Default, T> Core<R, T> {
         self.nodes.capacity()
     }
 
-    /// Bytes used by the arena's two arrays, as allocated.
+    /// Bytes used by the arena, as allocated.
     pub(crate) fn heap_bytes(&self) -> usize {
         self.nodes.capacity() * std::mem::size_of::<Node<R, T>>()
     }
