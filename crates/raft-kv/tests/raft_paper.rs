@@ -669,3 +669,61 @@ fn lost_pipelined_appends_are_recovered_by_heartbeats() {
     assert_eq!(net.nodes[&3].last_index(), net.nodes[&1].last_index());
     assert_eq!(net.nodes[&3].committed(), net.nodes[&1].committed());
 }
+
+/// Garbage from the network is dropped, never a panic or a corrupted log.
+#[test]
+fn malformed_messages_are_dropped() {
+    let all = ids(3);
+    let mut net = Net::new(&all, &all, |_| {});
+    net.node(1).campaign();
+    net.stabilize();
+    let last = net.nodes[&2].last_index();
+    let bad = [
+        MessageBody::Append {
+            prev_index: last,
+            prev_term: net.nodes[&2].term(),
+            // Not consecutive.
+            entries: vec![
+                Entry::normal(1, last + 1, &b"a"[..]),
+                Entry::normal(1, last + 7, &b"b"[..]),
+            ],
+            commit: u64::MAX,
+        },
+        MessageBody::AppendResponse {
+            reject: false,
+            index: u64::MAX,
+            reject_hint: u64::MAX,
+            reject_hint_term: u64::MAX,
+        },
+        MessageBody::AppendResponse {
+            reject: false,
+            index: u64::MAX - 1,
+            reject_hint: 0,
+            reject_hint_term: 0,
+        },
+        MessageBody::AppendResponse {
+            reject: true,
+            index: u64::MAX - 1,
+            reject_hint: u64::MAX,
+            reject_hint_term: u64::MAX,
+        },
+    ];
+    for body in bad {
+        let term = net.nodes[&1].term();
+        for (from, to) in [(1, 2), (2, 1)] {
+            net.node(to)
+                .step(Message {
+                    from,
+                    to,
+                    term,
+                    body: body.clone(),
+                })
+                .expect("dropped, not an error");
+        }
+    }
+    net.stabilize();
+    assert_eq!(net.nodes[&2].last_index(), last);
+    net.node(1).propose(&b"still works"[..]).expect("leader");
+    net.stabilize();
+    assert_eq!(net.nodes[&2].last_index(), net.nodes[&1].last_index());
+}

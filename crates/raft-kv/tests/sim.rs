@@ -1,5 +1,6 @@
-//! Deterministic simulation sweep: `HAKIT_SIM_SEEDS=N` runs seeds `0..N` (default 500);
-//! `HAKIT_SIM_SEED=S` replays one seed.
+//! Deterministic simulation sweep: `HAKIT_SIM_SEEDS=N` runs seeds `0..N` (default 500),
+//! starting at `HAKIT_SIM_SEED_START` if set; `HAKIT_SIM_SEED=S` replays one seed (add
+//! `HAKIT_SIM_TRACE=1` and `-- --nocapture` to see its events).
 
 use std::time::Instant;
 
@@ -13,7 +14,10 @@ fn env_u64(name: &str) -> Option<u64> {
 fn simulated_clusters_are_safe_and_linearizable() {
     let seeds: Vec<u64> = match env_u64("HAKIT_SIM_SEED") {
         Some(seed) => vec![seed],
-        None => (0..env_u64("HAKIT_SIM_SEEDS").unwrap_or(500)).collect(),
+        None => {
+            let start = env_u64("HAKIT_SIM_SEED_START").unwrap_or(0);
+            (start..start + env_u64("HAKIT_SIM_SEEDS").unwrap_or(500)).collect()
+        }
     };
     let start = Instant::now();
     let mut total = SimReport::default();

@@ -414,7 +414,9 @@ impl<S: Storage> Raft<S> {
     }
 
     pub(crate) fn step(&mut self, m: Message) -> Result<()> {
-        if m.to != self.id {
+        if m.to != self.id || !well_formed(&m) {
+            // Misaddressed or malformed (e.g. non-consecutive entries): a peer bug or a
+            // corrupted message; dropping it is always safe in Raft.
             return Ok(());
         }
         let is_vote_request = matches!(
@@ -664,7 +666,7 @@ impl<S: Storage> Raft<S> {
                 from,
                 MessageBody::InstallSnapshotResponse {
                     index,
-                    next_offset: offset + data.len() as u64,
+                    next_offset: offset.saturating_add(data.len() as u64),
                     reject: false,
                     done: true,
                 },
@@ -787,12 +789,13 @@ impl<S: Storage> Raft<S> {
                 reject: _,
                 done,
             } => {
+                let last = self.log.last_index();
                 let Some(pr) = self.progress.get_mut(&from) else {
                     return;
                 };
                 pr.recent_active = true;
                 let ProgressState::Snapshot(t) = &mut pr.state else {
-                    if done {
+                    if done && index <= last {
                         pr.maybe_update(index);
                     }
                     return;
@@ -844,6 +847,11 @@ impl<S: Storage> Raft<S> {
                 }
                 self.send_append(from, false);
             }
+            return;
+        }
+        if index > last {
+            // Acknowledges entries we never sent: a bogus message; believing it would
+            // stall replication to this follower.
             return;
         }
         let was_paused = pr.is_paused();
@@ -1313,5 +1321,25 @@ impl<S: Storage> Raft<S> {
 
     pub(crate) fn progress_matched(&self, id: NodeId) -> Option<Index> {
         self.progress.get(&id).map(|p| p.matched)
+    }
+}
+
+/// Structural checks the algorithm relies on, so that a bad message cannot corrupt the log
+/// or overflow an index.
+fn well_formed(m: &Message) -> bool {
+    match &m.body {
+        MessageBody::Append {
+            prev_index,
+            entries,
+            ..
+        } => entries.iter().enumerate().all(|(i, e)| {
+            prev_index
+                .checked_add(i as u64 + 1)
+                .is_some_and(|want| e.index == want)
+        }),
+        MessageBody::AppendResponse { index, .. } => *index < Index::MAX,
+        MessageBody::InstallSnapshotResponse { index, .. } => *index < Index::MAX,
+        MessageBody::InstallSnapshot { meta, .. } => meta.index < Index::MAX,
+        _ => true,
     }
 }
