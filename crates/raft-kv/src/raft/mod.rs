@@ -99,6 +99,7 @@ pub mod message;
 mod progress;
 mod raft_log;
 pub mod raw_node;
+pub mod read_queue;
 pub mod state_machine;
 pub mod storage;
 pub mod types;
@@ -110,6 +111,7 @@ pub use error::{Error, Result};
 pub use kv::{KvCommand, KvOp, KvResponse, KvStateMachine};
 pub use message::{Message, MessageBody};
 pub use raw_node::{RawNode, Ready};
+pub use read_queue::ReadQueue;
 pub use state_machine::StateMachine;
 pub use storage::{InitialState, MemStorage, Storage};
 pub use types::{

@@ -12,7 +12,7 @@ use super::rng::SimRng;
 use super::safety::{SafetyChecker, Violation};
 use crate::raft::{
     Codec, ConfChange, ConfChangeKind, ConfState, Config, Entry, EntryKind, Error, HardState,
-    KvCommand, KvOp, KvStateMachine, MemStorage, Message, NodeId, RawNode, ReadMode, ReadState,
+    KvCommand, KvOp, KvStateMachine, MemStorage, Message, NodeId, RawNode, ReadMode, ReadQueue,
     Ready, Role, Snapshot, StateMachine, Storage, Term,
 };
 
@@ -174,7 +174,7 @@ struct SimNode {
     conf: ConfState,
     applied: u64,
     last_snapshot: u64,
-    reads: Vec<ReadState>,
+    reads: ReadQueue,
     leader_term: Option<Term>,
     restart_at: u64,
 }
@@ -270,7 +270,7 @@ impl Simulation {
                 conf,
                 applied: 0,
                 last_snapshot: 0,
-                reads: Vec::new(),
+                reads: ReadQueue::new(),
                 leader_term: None,
                 restart_at: 0,
             });
@@ -927,17 +927,13 @@ impl Simulation {
                 _ => {}
             }
         }
-        self.nodes[i].reads.extend(read_states);
+        self.nodes[i].reads.push(read_states);
         if let Some(raft) = self.nodes[i].raft.as_mut() {
             raft.advance(Ready::default());
         }
         // 5. Serve reads whose index is applied.
         let applied = self.nodes[i].applied;
-        let (ready_reads, waiting): (Vec<ReadState>, Vec<ReadState>) = self.nodes[i]
-            .reads
-            .drain(..)
-            .partition(|r| r.index <= applied);
-        self.nodes[i].reads = waiting;
+        let ready_reads = self.nodes[i].reads.take_ready(applied);
         for r in ready_reads {
             let Ok(bytes) = <[u8; 8]>::try_from(&r.context[..]) else {
                 continue;
