@@ -727,3 +727,53 @@ fn malformed_messages_are_dropped() {
     net.stabilize();
     assert_eq!(net.nodes[&2].last_index(), net.nodes[&1].last_index());
 }
+
+/// In lease mode a restarted node may have promised a leader, before crashing, not to vote
+/// for anyone else for an election timeout; it keeps that promise by refusing votes for
+/// one election timeout after starting.
+#[test]
+fn lease_mode_node_refuses_votes_right_after_restart() {
+    let all = ids(3);
+    let mut net = Net::new(&all, &all, |c| {
+        c.check_quorum = true;
+        c.read_mode = ReadMode::Lease;
+    });
+    let leader = net.elect_any(&[]);
+    let voter = all
+        .iter()
+        .copied()
+        .find(|&id| id != leader)
+        .expect("3 nodes");
+    let candidate = all
+        .iter()
+        .copied()
+        .find(|&id| id != leader && id != voter)
+        .expect("3 nodes");
+    net.restart(voter);
+    net.sent.clear();
+    let request = |term| Message {
+        from: candidate,
+        to: voter,
+        term,
+        body: MessageBody::Vote {
+            last_index: 1000,
+            last_term: 1000,
+            transfer: false,
+        },
+    };
+    let term = net.nodes[&voter].term() + 1;
+    net.node(voter).step(request(term)).expect("step");
+    net.handle_readies();
+    let answered = |net: &Net| {
+        net.sent.iter().any(|m| {
+            m.from == voter && matches!(m.body, MessageBody::VoteResponse { reject: false })
+        })
+    };
+    assert!(!answered(&net), "no vote within the guard");
+    for _ in 0..10 {
+        net.node(voter).tick();
+    }
+    net.node(voter).step(request(term + 1)).expect("step");
+    net.handle_readies();
+    assert!(answered(&net), "votes again once the guard expired");
+}
