@@ -44,3 +44,26 @@ fn unknown_subcommand_fails_with_usage_error() {
         "clap reports usage errors with exit code 2"
     );
 }
+
+#[test]
+fn sim_runs_seeds_and_replays_one() {
+    let out = hakit()
+        .args(["sim", "--seeds", "3", "--start", "7"])
+        .output()
+        .expect("run hakit sim");
+    assert!(out.status.success(), "hakit sim failed: {out:?}");
+    let out = hakit()
+        .args(["sim", "--seed", "8"])
+        .output()
+        .expect("run hakit sim --seed");
+    assert!(out.status.success(), "hakit sim --seed failed: {out:?}");
+}
+
+#[test]
+fn sim_rejects_an_overflowing_range() {
+    let out = hakit()
+        .args(["sim", "--start", &u64::MAX.to_string(), "--seeds", "2"])
+        .output()
+        .expect("run hakit sim");
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -24,16 +24,7 @@ fn simulated_clusters_are_safe_and_linearizable() {
     let mut failures = Vec::new();
     for &seed in &seeds {
         match run_seed(seed) {
-            Ok(r) => {
-                total.completed_ops += r.completed_ops;
-                total.unknown_ops += r.unknown_ops;
-                total.leaders += r.leaders;
-                total.crashes += r.crashes;
-                total.torn_writes += r.torn_writes;
-                total.snapshots_installed += r.snapshots_installed;
-                total.conf_changes += r.conf_changes;
-                total.inconclusive_checks += r.inconclusive_checks;
-            }
+            Ok(r) => total.absorb(&r),
             Err(f) => {
                 eprintln!("{f}");
                 failures.push(seed);

@@ -156,6 +156,21 @@ pub struct SimReport {
     pub max_commit: u64,
 }
 
+impl SimReport {
+    /// Adds another run's figures to these (the highest commit index is kept).
+    pub fn absorb(&mut self, other: &SimReport) {
+        self.completed_ops += other.completed_ops;
+        self.unknown_ops += other.unknown_ops;
+        self.leaders += other.leaders;
+        self.crashes += other.crashes;
+        self.torn_writes += other.torn_writes;
+        self.snapshots_installed += other.snapshots_installed;
+        self.conf_changes += other.conf_changes;
+        self.inconclusive_checks += other.inconclusive_checks;
+        self.max_commit = self.max_commit.max(other.max_commit);
+    }
+}
+
 #[derive(Debug, Clone)]
 enum Record {
     Entry(Entry),
