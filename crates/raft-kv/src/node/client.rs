@@ -59,13 +59,16 @@ async fn serve_connection(
     node: NodeHandle<KvMachine>,
     request_timeout: Duration,
 ) -> std::io::Result<()> {
+    // Answers are small and the client waits for each: send them at once rather than
+    // letting Nagle hold them for the client's delayed ACK.
+    stream.set_nodelay(true)?;
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
     let mut line = String::new();
     while read_line(&mut reader, &mut line).await? {
-        let answer = answer(&node, line.trim_end(), request_timeout).await;
+        let mut answer = answer(&node, line.trim_end(), request_timeout).await;
+        answer.push('\n');
         write.write_all(answer.as_bytes()).await?;
-        write.write_all(b"\n").await?;
     }
     Ok(())
 }
