@@ -7,7 +7,7 @@
 //! the CPU figure is the checker's alone. Every second it prints the checker's CPU use
 //! (from /proc/self/stat, user + system) and its open descriptors (/proc/self/fd), then a
 //! summary: CPU as a percent of one core, and the descriptor count's range.
-//! `benches/compare_haproxy.sh` runs this and the same job through HAProxy; figures
+//! `benches/compare/healthcheck-vs-haproxy.sh` (at the workspace root) runs this and the same job through HAProxy; figures
 //! measured are in `benches/RESULTS.md`.
 
 use std::io::{BufRead, BufReader, Write};

@@ -2,7 +2,7 @@
 # Runs the same job through hakit's healthcheck and through HAProxy, one after the other
 # on this machine, and prints CPU use of each as a percent of one core, plus the ratio.
 #
-#   bash crates/healthcheck/benches/compare_haproxy.sh [targets] [seconds]
+#   bash benches/compare/healthcheck-vs-haproxy.sh [targets] [seconds]
 #
 # Job: N TCP-connect checks at inter 1 s against 16 loopback listeners that live in a
 # separate process (so only the checker's CPU is counted). Needs `haproxy` (Debian
@@ -10,7 +10,7 @@
 set -euo pipefail
 targets=${1:-10000}
 seconds=${2:-30}
-root=$(cd "$(dirname "$0")/../../.." && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
 target_dir=${CARGO_TARGET_DIR:-$root/target}
 export CARGO_TARGET_DIR=$target_dir
 (cd "$root" && cargo build --release -q -p healthcheck --example tcp_10k)
