@@ -1,0 +1,318 @@
+//! Checks for the decoders of `crates/healthcheck`: DNS responses, ICMP echo replies, HTTP
+//! response heads and chunked bodies, and agent-check reply lines.
+//!
+//! Where the crate has no encoder for what it parses, a small reference encoder here writes
+//! the decoded value back out, so the round trip can still be checked.
+
+use healthcheck::dns_wire::{self, DnsParseError, DnsResponse};
+use healthcheck::http_response::{self, BodyFraming, HeadError, ResponseHead};
+use healthcheck::icmp_wire::{self, EchoReply};
+use healthcheck::{AgentAdminState, AgentOpState, AgentReply};
+
+use crate::ByteReader;
+
+/// A DNS response carrying `response`'s fields: one question for the root, and one answer
+/// per type, each for the root name, class IN, TTL 0 and empty data.
+pub fn encode_dns_response(response: &DnsResponse) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&response.id.to_be_bytes());
+    let mut flags = 0x8000u16 | u16::from(response.rcode & 0x0f);
+    if response.truncated {
+        flags |= 0x0200;
+    }
+    out.extend_from_slice(&flags.to_be_bytes());
+    let answers = u16::try_from(response.answer_types.len()).expect("at most 65535 answers");
+    out.extend_from_slice(&1u16.to_be_bytes());
+    out.extend_from_slice(&answers.to_be_bytes());
+    out.extend_from_slice(&[0, 0, 0, 0]);
+    out.extend_from_slice(&[0, 0, 1, 0, 1]);
+    for rtype in &response.answer_types {
+        out.push(0);
+        out.extend_from_slice(&rtype.to_be_bytes());
+        out.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]);
+    }
+    out
+}
+
+/// `healthcheck_dns`: `parse_response`. A parsed response's fields must match the header
+/// bytes, and re-encoding it must parse to the same value. The input is also used as a
+/// query name: a query that `build_query` accepts, marked as a response, parses back with
+/// its id and no answers.
+pub fn dns(data: &[u8]) {
+    match dns_wire::parse_response(data) {
+        Ok(response) => {
+            assert_eq!(response.id, u16::from_be_bytes([data[0], data[1]]));
+            assert_eq!(response.rcode, data[3] & 0x0f);
+            assert_eq!(response.truncated, data[2] & 0x02 != 0);
+            let answers = usize::from(u16::from_be_bytes([data[6], data[7]]));
+            assert_eq!(response.answer_types.len(), answers);
+            let again = dns_wire::parse_response(&encode_dns_response(&response));
+            assert_eq!(again, Ok(response), "decode(encode(x)) == x");
+        }
+        Err(DnsParseError::NotAResponse) => assert!(data[2] & 0x80 == 0),
+        Err(_) => {}
+    }
+    if let Some((&id, name)) = data.split_first()
+        && let Ok(name) = std::str::from_utf8(name)
+        && let Ok(mut query) = dns_wire::build_query(u16::from(id), name, dns_wire::TYPE_A)
+    {
+        assert_eq!(
+            dns_wire::parse_response(&query),
+            Err(DnsParseError::NotAResponse)
+        );
+        query[2] |= 0x80;
+        let parsed = dns_wire::parse_response(&query).expect("a query marked as a response");
+        assert_eq!(parsed.id, u16::from(id));
+        assert!(parsed.answer_types.is_empty());
+        assert_eq!(
+            dns_wire::encode_name(name).ok(),
+            Some(query[12..query.len() - 4].to_vec())
+        );
+    }
+}
+
+/// `healthcheck_icmp`: the ICMPv4 (with and without IP header) and ICMPv6 echo-reply
+/// parsers, and the echo-request encoders. Parsed fields must be the bytes at their
+/// offsets; a request built from the input must checksum to zero and, turned into a reply,
+/// parse back to its identifier and sequence.
+pub fn icmp(data: &[u8]) {
+    let check = |icmp: &[u8], reply: Option<EchoReply>, reply_type: u8| {
+        if let Some(reply) = reply {
+            assert!(icmp.len() >= 8 && icmp[0] == reply_type && icmp[1] == 0);
+            assert_eq!(reply.identifier, u16::from_be_bytes([icmp[4], icmp[5]]));
+            assert_eq!(reply.sequence, u16::from_be_bytes([icmp[6], icmp[7]]));
+        }
+    };
+    check(
+        data,
+        icmp_wire::parse_echo_reply(data, false),
+        icmp_wire::ECHO_REPLY,
+    );
+    check(
+        data,
+        icmp_wire::parse_echo_reply_v6(data),
+        icmp_wire::ECHO_REPLY_V6,
+    );
+    let with_ip = icmp_wire::parse_echo_reply(data, true);
+    if with_ip.is_some() {
+        let ihl = usize::from(data[0] & 0x0f) * 4;
+        assert!(ihl >= 20);
+        check(&data[ihl..], with_ip, icmp_wire::ECHO_REPLY);
+    }
+
+    let mut r = ByteReader::new(data);
+    let (identifier, sequence) = (r.u16(), r.u16());
+    let payload = r.rest();
+    let expected = Some(EchoReply {
+        identifier,
+        sequence,
+    });
+    let mut request = icmp_wire::echo_request(identifier, sequence, payload);
+    assert_eq!(icmp_wire::checksum(&request), 0, "a request sums to zero");
+    assert_eq!(icmp_wire::parse_echo_reply(&request, false), None);
+    request[0] = icmp_wire::ECHO_REPLY;
+    assert_eq!(icmp_wire::parse_echo_reply(&request, false), expected);
+    let mut packet = vec![0x45];
+    packet.resize(20, 0);
+    packet.extend_from_slice(&request);
+    assert_eq!(icmp_wire::parse_echo_reply(&packet, true), expected);
+    let mut request_v6 = icmp_wire::echo_request_v6(identifier, sequence, payload);
+    assert_eq!(icmp_wire::parse_echo_reply_v6(&request_v6), None);
+    request_v6[0] = icmp_wire::ECHO_REPLY_V6;
+    assert_eq!(icmp_wire::parse_echo_reply_v6(&request_v6), expected);
+}
+
+/// The head `head` describes, written with CRLF line ends.
+pub fn encode_head(head: &ResponseHead) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.{} {:03} {}\r\n",
+        head.minor_version, head.status, head.reason
+    );
+    for (name, value) in &head.headers {
+        out.push_str(name);
+        out.push_str(": ");
+        out.push_str(value);
+        out.push_str("\r\n");
+    }
+    out.push_str("\r\n");
+    out.into_bytes()
+}
+
+/// Whether `data` holds an empty line (bare LF or CRLF), which ends a head.
+fn has_blank_line(data: &[u8]) -> bool {
+    data.starts_with(b"\n")
+        || data.starts_with(b"\r\n")
+        || data.windows(2).any(|w| w == b"\n\n")
+        || data.windows(3).any(|w| w == b"\n\r\n")
+}
+
+/// `healthcheck_http`: `parse_head` and `body_framing`. A parsed head must lie inside the
+/// input, must parse the same from exactly its own bytes, must be `Incomplete` one byte
+/// shorter, and must survive re-encoding; the framing must agree with the headers.
+pub fn http_head(data: &[u8]) {
+    let head = match http_response::parse_head(data) {
+        Ok(head) => head,
+        Err(HeadError::Incomplete) => {
+            assert!(!has_blank_line(data), "blank line missed");
+            return;
+        }
+        Err(HeadError::Invalid(_)) => return,
+    };
+    assert!(head.head_len <= data.len());
+    assert!(head.minor_version <= 1 && head.status <= 999);
+    assert!(head.headers.len() <= http_response::MAX_HEADERS);
+    assert_eq!(
+        http_response::parse_head(&data[..head.head_len]).as_ref(),
+        Ok(&head),
+        "the head depends only on its own bytes"
+    );
+    assert_eq!(
+        http_response::parse_head(&data[..head.head_len - 1]),
+        Err(HeadError::Incomplete)
+    );
+    let encoded = encode_head(&head);
+    let again = http_response::parse_head(&encoded).expect("re-encoded head parses");
+    assert_eq!(again.head_len, encoded.len());
+    // KNOWN BUG (regressions/healthcheck_http/, README.md): the last line of a head loses
+    // one trailing CR more than the others, so a reason phrase ending in CR changes when
+    // re-encoded without headers after it. Compared without trailing CRs here so fuzzing
+    // goes on; `http_head_exact` holds the exact property for when it is fixed.
+    assert_eq!(
+        (
+            again.minor_version,
+            again.status,
+            again.reason.trim_end_matches('\r'),
+            &again.headers
+        ),
+        (
+            head.minor_version,
+            head.status,
+            head.reason.trim_end_matches('\r'),
+            &head.headers
+        ),
+        "decode(encode(x)) == x"
+    );
+    if again.reason == head.reason {
+        assert_eq!(encode_head(&again), encoded, "re-encoding is stable");
+    }
+    for request_was_head in [false, true] {
+        match http_response::body_framing(&head, request_was_head) {
+            Ok(BodyFraming::Empty) => {
+                assert!(request_was_head || head.status < 200 || matches!(head.status, 204 | 304))
+            }
+            Ok(BodyFraming::Chunked) => assert!(head.header("transfer-encoding").is_some()),
+            Ok(BodyFraming::Length(n)) => {
+                let value = head.header("content-length").expect("length from a header");
+                assert_eq!(value.parse::<u64>().ok(), Some(n));
+            }
+            Ok(BodyFraming::UntilClose) | Err(_) => {}
+        }
+    }
+}
+
+/// The exact form of `http_head`'s round trip: a parsed head, re-encoded, parses to the
+/// same reason phrase. Fails on the known stray-CR bug; the replay test runs it over
+/// `regressions/healthcheck_http/`.
+pub fn http_head_exact(data: &[u8]) {
+    if let Ok(head) = http_response::parse_head(data) {
+        let again = http_response::parse_head(&encode_head(&head)).expect("re-encoded head");
+        assert_eq!(again.reason, head.reason, "decode(encode(x)) == x");
+    }
+}
+
+/// `body` in chunked coding, cut into chunks of the given sizes (0 is skipped: it would end
+/// the body), followed by the last chunk and an empty trailer.
+pub fn encode_chunked(body: &[u8], sizes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut rest = body;
+    let mut sizes = sizes.iter().copied().filter(|&s| s > 0).cycle();
+    while !rest.is_empty() {
+        let size = sizes.next().map_or(rest.len(), usize::from).min(rest.len());
+        out.extend_from_slice(format!("{size:x}\r\n").as_bytes());
+        out.extend_from_slice(&rest[..size]);
+        out.extend_from_slice(b"\r\n");
+        rest = &rest[size..];
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    out
+}
+
+/// `healthcheck_http_chunked`: `dechunk`. It must not panic on any input nor return more
+/// body than input; a body the reference encoder wrote (chunk sizes from the input's first
+/// bytes) must come back whole, and every prefix of that encoding must give a prefix of the
+/// body, complete only once the last-chunk line is in.
+pub fn http_chunked(data: &[u8]) {
+    if let Ok(decoded) = http_response::dechunk(data) {
+        assert!(decoded.body.len() <= data.len());
+    }
+    let mut r = ByteReader::new(data);
+    let count = usize::from(r.u8() % 8);
+    let sizes = r.take(count).to_vec();
+    let body = r.rest();
+    let encoded = encode_chunked(body, &sizes);
+    let whole = http_response::dechunk(&encoded).expect("encoded body dechunks");
+    assert_eq!((&whole.body[..], whole.complete), (body, true));
+    // Complete once "0\r\n" is in: trailers are skipped unread.
+    let complete_at = encoded.len() - 2;
+    let step = (encoded.len() / 64).max(1);
+    for cut in (0..encoded.len()).step_by(step) {
+        let part = http_response::dechunk(&encoded[..cut]).expect("a prefix is never invalid");
+        assert!(body.starts_with(&part.body), "a prefix gives a prefix");
+        assert_eq!(part.complete, cut >= complete_at, "cut at {cut}");
+    }
+}
+
+/// The reply line `reply` describes.
+pub fn encode_agent_reply(reply: &AgentReply) -> String {
+    let mut words = Vec::new();
+    if let Some(weight) = reply.weight_percent {
+        words.push(format!("{weight}%"));
+    }
+    if let Some(state) = reply.op_state {
+        words.push(
+            match state {
+                AgentOpState::Up => "up",
+                AgentOpState::Down => "down",
+                AgentOpState::Fail => "fail",
+                AgentOpState::Stopped => "stopped",
+            }
+            .to_owned(),
+        );
+    }
+    if let Some(state) = reply.admin_state {
+        words.push(
+            match state {
+                AgentAdminState::Ready => "ready",
+                AgentAdminState::Drain => "drain",
+                AgentAdminState::Maint => "maint",
+            }
+            .to_owned(),
+        );
+    }
+    if let Some(maxconn) = reply.maxconn {
+        words.push(format!("maxconn:{maxconn}"));
+    }
+    let mut line = words.join(" ");
+    if let Some(description) = &reply.description {
+        line.push_str(" # ");
+        line.push_str(description);
+    }
+    line.push('\n');
+    line
+}
+
+/// `healthcheck_agent_reply`: `AgentReply::parse` on the input as text (lossily decoded,
+/// as an agent's bytes may be anything). A parsed reply must survive re-encoding.
+pub fn agent_reply(data: &[u8]) {
+    let line = String::from_utf8_lossy(data);
+    let Some(reply) = AgentReply::parse(&line) else {
+        return;
+    };
+    if let Some(weight) = reply.weight_percent {
+        assert!(weight <= 256, "weights are capped at 256%");
+    }
+    let encoded = encode_agent_reply(&reply);
+    let again = AgentReply::parse(&encoded).expect("re-encoded reply parses");
+    assert_eq!(again, reply, "decode(encode(x)) == x");
+    assert_eq!(encode_agent_reply(&again), encoded, "re-encoding is stable");
+}

@@ -1,0 +1,381 @@
+//! Checks for the decoders of `crates/raft-kv`: the Raft codec, the WAL record frame, the
+//! segment scan that recovery runs, and the peer wire format.
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use bytes::BytesMut;
+use raft_kv::raft::{
+    Codec, ConfChange, DecodeError, Entry, HardState, KvCommand, Message, SnapshotMeta,
+};
+use raft_kv::storage::frame::{self, FRAME_HEADER_LEN, FrameScan};
+use raft_kv::storage::segment::{SEGMENT_HEADER_LEN, scan_segment};
+use raft_kv::transport::wire;
+
+use crate::ByteReader;
+
+/// Error positions must point into the input, or diagnostics lie about where the damage is.
+fn check_error_offset(err: &DecodeError, input_len: usize) {
+    let offset = match err {
+        DecodeError::Truncated { offset, .. }
+        | DecodeError::BadVarint { offset }
+        | DecodeError::UnknownTag { offset, .. }
+        | DecodeError::BadLength { offset, .. } => *offset,
+        DecodeError::TrailingBytes { count } => {
+            assert!(
+                *count > 0 && *count <= input_len,
+                "{err:?} for {input_len} bytes"
+            );
+            return;
+        }
+        _ => return,
+    };
+    assert!(offset <= input_len, "{err:?} for {input_len} bytes");
+}
+
+/// Decodes `data` as a `T`; on success checks that the value re-encodes to something that
+/// decodes to the same value and re-encodes to the same bytes, and that the input without
+/// its last byte is refused (`decode` must consume the whole buffer).
+fn decode_and_round_trip<T: Codec + PartialEq + Debug>(data: &[u8]) {
+    match T::decode(data) {
+        Ok(value) => {
+            let bytes = value.to_bytes();
+            let again = T::decode(&bytes).expect("the encoding of a decoded value decodes");
+            assert_eq!(again, value, "decode(encode(x)) == x");
+            assert_eq!(again.to_bytes(), bytes, "re-encoding is stable");
+            assert!(bytes.len() <= data.len(), "canonical form is never longer");
+            if let Some((_, shorter)) = data.split_last() {
+                assert!(
+                    T::decode(shorter).is_err(),
+                    "a strict prefix of a valid encoding decoded"
+                );
+            }
+        }
+        Err(err) => check_error_offset(&err, data.len()),
+    }
+}
+
+/// `raft_kv_message`: [`Message`] as the transport and tests carry it.
+pub fn message(data: &[u8]) {
+    decode_and_round_trip::<Message>(data);
+}
+
+/// `raft_kv_codec`: the other codec types. The first byte picks the type: [`Entry`],
+/// [`HardState`], [`SnapshotMeta`], [`ConfChange`] or [`KvCommand`] (an entry payload).
+pub fn codec(data: &[u8]) {
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
+    match selector % 5 {
+        0 => decode_and_round_trip::<Entry>(rest),
+        1 => decode_and_round_trip::<HardState>(rest),
+        2 => decode_and_round_trip::<SnapshotMeta>(rest),
+        3 => decode_and_round_trip::<ConfChange>(rest),
+        _ => match KvCommand::decode(rest) {
+            Ok(command) => {
+                let bytes = command.encode();
+                let again = KvCommand::decode(&bytes).expect("re-encoded command decodes");
+                assert_eq!(again, command);
+                assert_eq!(again.encode(), bytes, "re-encoding is stable");
+            }
+            Err(err) => check_error_offset(&err, rest.len()),
+        },
+    }
+}
+
+/// Checks one `scan_frame` answer against the buffer it came from.
+fn check_scan(rest: &[u8], scan: &FrameScan<'_>) {
+    match scan {
+        FrameScan::Record {
+            kind,
+            payload,
+            frame_len,
+        } => {
+            assert_ne!(*kind, 0, "kind 0 is the end marker");
+            assert_eq!(*frame_len, frame::frame_len(payload.len()));
+            assert!(*frame_len <= rest.len());
+            let mut encoded = Vec::new();
+            frame::encode_frame(*kind, payload, &mut encoded);
+            assert_eq!(&encoded[..], &rest[..*frame_len], "re-encoding is stable");
+        }
+        FrameScan::End => {
+            let header = &rest[..rest.len().min(FRAME_HEADER_LEN)];
+            assert!(frame::is_zero(header), "End only at zeros or the end");
+        }
+        FrameScan::Bad { claimed_end, .. } => {
+            assert!(
+                *claimed_end <= rest.len(),
+                "claimed_end clamped to the buffer"
+            );
+            assert!(*claimed_end > 0);
+        }
+    }
+}
+
+/// Scans every frame of `buf` in order, checking each answer; returns the records read and
+/// the offset where scanning stopped.
+fn scan_all(buf: &[u8]) -> (Vec<(u8, Vec<u8>)>, usize) {
+    let mut records = Vec::new();
+    let mut pos = 0;
+    // Every record takes at least a header, so this bounds the loop.
+    for _ in 0..=buf.len() / FRAME_HEADER_LEN {
+        let scan = frame::scan_frame(&buf[pos..]);
+        check_scan(&buf[pos..], &scan);
+        match scan {
+            FrameScan::Record {
+                kind,
+                payload,
+                frame_len,
+            } => {
+                records.push((kind, payload.to_vec()));
+                pos += frame_len;
+            }
+            FrameScan::End | FrameScan::Bad { .. } => break,
+        }
+    }
+    (records, pos)
+}
+
+/// Records described by fuzz input: `kind` (forced non-zero), `len`, `len` payload bytes.
+fn read_records(r: &mut ByteReader<'_>, max: usize) -> Vec<(u8, Vec<u8>)> {
+    let mut records = Vec::new();
+    while records.len() < max && !r.is_empty() {
+        let kind = r.u8().max(1);
+        let len = usize::from(r.u8());
+        records.push((kind, r.take(len).to_vec()));
+    }
+    records
+}
+
+fn encode_records(records: &[(u8, Vec<u8>)], out: &mut Vec<u8>) -> Vec<usize> {
+    records
+        .iter()
+        .map(|(kind, payload)| {
+            frame::encode_frame(*kind, payload, out);
+            out.len()
+        })
+        .collect()
+}
+
+/// How a structured input damages the bytes it encoded.
+enum Damage {
+    None,
+    FlipBit(usize),
+    Truncate(usize),
+}
+
+fn read_damage(r: &mut ByteReader<'_>) -> Damage {
+    let what = r.u8();
+    let at = usize::from(r.u16());
+    match what % 3 {
+        0 => Damage::None,
+        1 => Damage::FlipBit(at),
+        _ => Damage::Truncate(at),
+    }
+}
+
+/// `raft_kv_frame`: the WAL record frame. An even first byte scans the rest as raw bytes;
+/// an odd one reads a damage and a list of records, encodes them, damages the encoding
+/// (one flipped bit, or a cut) and checks the scan finds exactly the intact records.
+pub fn wal_frame(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        let _ = scan_all(data);
+        return;
+    };
+    if mode % 2 == 0 {
+        let _ = scan_all(rest);
+        return;
+    }
+    let mut r = ByteReader::new(rest);
+    let damage = read_damage(&mut r);
+    let zeros = usize::from(r.u8());
+    let records = read_records(&mut r, 32);
+    let mut buf = Vec::new();
+    let ends = encode_records(&records, &mut buf);
+    let written = buf.len();
+    buf.resize(written + zeros, 0);
+    let intact = match damage {
+        Damage::None => records.len(),
+        Damage::FlipBit(at) if written > 0 => {
+            let at = at % (written * 8);
+            buf[at / 8] ^= 1 << (at % 8);
+            // The record holding the flipped bit, and every one after it, is lost.
+            ends.iter().take_while(|&&end| end <= at / 8).count()
+        }
+        Damage::FlipBit(_) => 0,
+        Damage::Truncate(at) => {
+            let at = at % (buf.len() + 1);
+            buf.truncate(at);
+            ends.iter().take_while(|&&end| end <= at).count()
+        }
+    };
+    let (found, _) = scan_all(&buf);
+    assert_eq!(
+        &found[..],
+        &records[..intact],
+        "scan returns exactly the intact records"
+    );
+}
+
+/// The segment header `scan_segment` expects for segment `seq`: magic, seq, CRC32C.
+pub fn segment_header(seq: u64) -> Vec<u8> {
+    let mut header = Vec::with_capacity(SEGMENT_HEADER_LEN as usize);
+    header.extend_from_slice(b"HKWALv01");
+    header.extend_from_slice(&seq.to_le_bytes());
+    let crc = crc32c::crc32c(&header);
+    header.extend_from_slice(&crc.to_le_bytes());
+    header
+}
+
+fn scratch_file() -> PathBuf {
+    std::env::temp_dir().join(format!("hakit-fuzz-segment-{}.wal", std::process::id()))
+}
+
+/// `raft_kv_segment`: recovery's scan of one WAL segment file, driven from bytes written to
+/// a scratch file. Input: `flags` (bit 0: prepend a valid header, bit 1: the segment is the
+/// last one, bit 2: the rest is records to encode rather than raw bytes), then the body.
+/// Checks that every record returned re-encodes to the bytes at its offset, that records
+/// tile the file from the header to `end`, that only zeros follow `end` unless a torn tail
+/// is reported (last segment only), and that encoded records come back unchanged.
+pub fn wal_segment(data: &[u8]) {
+    const SEQ: u64 = 7;
+    let Some((&flags, rest)) = data.split_first() else {
+        return;
+    };
+    let with_header = flags & 1 != 0;
+    let is_last = flags & 2 != 0;
+    let structured = flags & 4 != 0;
+    let mut file = Vec::new();
+    if with_header {
+        file.extend_from_slice(&segment_header(SEQ));
+    }
+    let mut r = ByteReader::new(rest);
+    let encoded = if structured {
+        let damage = read_damage(&mut r);
+        let zeros = usize::from(r.u8());
+        let records = read_records(&mut r, 32);
+        encode_records(&records, &mut file);
+        file.resize(file.len() + zeros, 0);
+        Some((records, damage))
+    } else {
+        file.extend_from_slice(rest);
+        None
+    };
+    let header_len = SEGMENT_HEADER_LEN as usize;
+    if let Some((_, Damage::FlipBit(at))) = &encoded
+        && file.len() > header_len
+    {
+        let at = at % ((file.len() - header_len) * 8);
+        file[header_len + at / 8] ^= 1 << (at % 8);
+    }
+    if let Some((_, Damage::Truncate(at))) = &encoded {
+        file.truncate(
+            header_len.min(file.len()) + at % (file.len().saturating_sub(header_len) + 1),
+        );
+    }
+    let path = scratch_file();
+    std::fs::write(&path, &file).expect("write scratch segment");
+    let scanned = scan_segment(&path, SEQ, is_last);
+    let _ = std::fs::remove_file(&path);
+    let Ok(segment) = scanned else {
+        return;
+    };
+    assert!(file.len() >= header_len && file[..header_len] == segment_header(SEQ)[..]);
+    let mut pos = header_len;
+    for record in &segment.records {
+        assert_eq!(record.offset, pos as u64, "records tile the segment");
+        let mut again = Vec::new();
+        frame::encode_frame(record.kind, &record.payload, &mut again);
+        assert_eq!(
+            &file[pos..pos + again.len()],
+            &again[..],
+            "record re-encodes"
+        );
+        pos += again.len();
+    }
+    assert_eq!(segment.end, pos as u64, "end is just past the last record");
+    match &segment.torn {
+        None => assert!(frame::is_zero(&file[pos..]), "only zeros after the end"),
+        Some(torn) => {
+            assert!(is_last, "a torn tail only in the last segment");
+            assert_eq!(torn.offset, segment.end);
+        }
+    }
+    if let Some((records, Damage::None)) = &encoded {
+        let found: Vec<_> = segment
+            .records
+            .iter()
+            .map(|r| (r.kind, r.payload.clone()))
+            .collect();
+        assert_eq!(&found, records, "undamaged records come back unchanged");
+        assert!(segment.torn.is_none());
+    }
+}
+
+/// Polls a future that can never wait (it reads from a byte slice) to completion.
+fn complete<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("a read from a byte slice waited"),
+    }
+}
+
+/// `raft_kv_wire`: the peer connection as it arrives: the handshake, then frames until the
+/// stream ends or a frame is refused. Checks an accepted handshake re-encodes to its bytes
+/// and every accepted frame consumed exactly its length prefix plus the announced length
+/// and holds a message that round-trips through `encode_frame`.
+pub fn wire_stream(data: &[u8]) {
+    // A small limit so that fuzz inputs can reach the "too large" path.
+    const MAX_FRAME: usize = 1 << 12;
+    let mut reader = data;
+    match complete(wire::read_handshake(&mut reader)) {
+        Ok(from) => {
+            assert_ne!(from, 0);
+            assert_eq!(
+                &data[..wire::HANDSHAKE_LEN],
+                &wire::encode_handshake(from)[..]
+            );
+        }
+        // Also try the frame reader on streams without a handshake.
+        Err(_) => {
+            reader = data
+                .get(wire::HANDSHAKE_LEN.min(data.len())..)
+                .unwrap_or(&[])
+        }
+    }
+    let mut buf = Vec::new();
+    for _ in 0..=data.len() / 4 {
+        let before = reader.len();
+        match complete(wire::read_frame(&mut reader, MAX_FRAME, &mut buf)) {
+            Ok(Some(message)) => {
+                let consumed = before - reader.len();
+                let announced = u32::from_le_bytes(
+                    data[data.len() - before..][..4]
+                        .try_into()
+                        .expect("four bytes"),
+                ) as usize;
+                assert_eq!(consumed, 4 + announced);
+                let mut out = BytesMut::new();
+                wire::encode_frame(&message, &mut out);
+                let mut again: &[u8] = &out;
+                let decoded = complete(wire::read_frame(&mut again, usize::MAX, &mut Vec::new()))
+                    .expect("re-encoded frame reads back");
+                assert_eq!(decoded.as_ref(), Some(&message));
+                assert!(again.is_empty());
+            }
+            Ok(None) => {
+                assert!(
+                    before < 4,
+                    "clean end only with no whole length prefix left"
+                );
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+}

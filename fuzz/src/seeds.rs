@@ -1,0 +1,263 @@
+//! Seed inputs for every target: a few valid encodings made with the crates' own encoders,
+//! written to `corpus/<target>/` by `cargo run --example write_seed_corpus`.
+
+use bytes::{Bytes, BytesMut};
+use raft_kv::raft::{
+    Codec, ConfChange, ConfChangeKind, ConfState, Entry, EntryKind, HardState, KvCommand, KvOp,
+    Message, MessageBody, SnapshotMeta,
+};
+use raft_kv::storage::frame::encode_frame;
+use raft_kv::transport::wire;
+
+use crate::healthcheck::encode_chunked;
+use crate::raft_kv::segment_header;
+
+/// One seed: target, file name, bytes.
+pub type Seed = (&'static str, String, Vec<u8>);
+
+fn messages() -> Vec<Message> {
+    let entry = Entry::normal(3, 11, &b"put k v"[..]);
+    let meta = SnapshotMeta {
+        index: 100,
+        term: 4,
+        conf_state: ConfState {
+            voters: vec![1, 2, 3],
+            learners: vec![9],
+        },
+    };
+    let bodies = vec![
+        MessageBody::PreVote {
+            last_index: 10,
+            last_term: 2,
+        },
+        MessageBody::VoteResponse { reject: true },
+        MessageBody::Append {
+            prev_index: 10,
+            prev_term: 2,
+            entries: vec![entry.clone(), Entry::normal(3, 12, Bytes::new())],
+            commit: 9,
+        },
+        MessageBody::AppendResponse {
+            reject: true,
+            index: 10,
+            reject_hint: 7,
+            reject_hint_term: 1,
+        },
+        MessageBody::Heartbeat {
+            commit: u64::MAX,
+            read_seq: 300,
+        },
+        MessageBody::InstallSnapshot {
+            meta,
+            offset: 0,
+            data: Bytes::from_static(b"snapshot chunk"),
+            done: false,
+        },
+        MessageBody::TimeoutNow,
+        MessageBody::ReadIndexResponse {
+            context: Bytes::from_static(b"ctx"),
+            index: 42,
+        },
+    ];
+    bodies
+        .into_iter()
+        .map(|body| Message {
+            from: 1,
+            to: 2,
+            term: 3,
+            body,
+        })
+        .collect()
+}
+
+fn body_name(m: &Message) -> String {
+    let debug = format!("{:?}", m.body);
+    let name: String = debug.chars().take_while(|c| c.is_alphanumeric()).collect();
+    name.to_lowercase()
+}
+
+fn tagged(tag: u8, value: &impl Codec) -> Vec<u8> {
+    let mut out = vec![tag];
+    out.extend_from_slice(&value.to_bytes());
+    out
+}
+
+/// Records for the structured WAL inputs: kind, payload length, payload.
+fn record_list(records: &[(u8, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (kind, payload) in records {
+        out.push(*kind);
+        out.push(payload.len() as u8);
+        out.extend_from_slice(payload);
+    }
+    out
+}
+
+/// Every seed of every target.
+pub fn all() -> Vec<Seed> {
+    let mut seeds: Vec<Seed> = Vec::new();
+    let mut add = |target: &'static str, name: &str, bytes: Vec<u8>| {
+        seeds.push((target, name.to_owned(), bytes));
+    };
+
+    for m in messages() {
+        add("raft_kv_message", &body_name(&m), m.to_bytes().to_vec());
+    }
+
+    let entry = Entry {
+        term: 5,
+        index: 1 << 40,
+        kind: EntryKind::ConfChange,
+        data: Bytes::from_static(b"\x00\x02\x00"),
+    };
+    add("raft_kv_codec", "entry", tagged(0, &entry));
+    let hard_state = HardState {
+        term: 7,
+        vote: Some(2),
+        commit: 300,
+    };
+    add("raft_kv_codec", "hard_state", tagged(1, &hard_state));
+    let meta = SnapshotMeta {
+        index: 9,
+        term: 2,
+        conf_state: ConfState::with_voters([1, 2, 3]),
+    };
+    add("raft_kv_codec", "snapshot_meta", tagged(2, &meta));
+    let change = ConfChange {
+        kind: ConfChangeKind::AddLearner,
+        node_id: 4,
+        context: Bytes::from_static(b"127.0.0.1:2380"),
+    };
+    add("raft_kv_codec", "conf_change", tagged(3, &change));
+    let put = KvCommand {
+        request_id: 77,
+        op: KvOp::Put {
+            key: Bytes::from_static(b"key"),
+            value: Bytes::from_static(b"value"),
+        },
+    };
+    let mut kv = vec![4];
+    kv.extend_from_slice(&put.encode());
+    add("raft_kv_codec", "kv_put", kv);
+
+    // WAL frames: raw (mode 0) and structured (mode 1: damage, zeros, records).
+    let records: &[(u8, &[u8])] = &[
+        (1, &b"entry bytes"[..]),
+        (2, &b"\x07\x02\x90\x01"[..]),
+        (1, b""),
+    ];
+    let mut raw = vec![0];
+    for (kind, payload) in records {
+        encode_frame(*kind, payload, &mut raw);
+    }
+    raw.extend_from_slice(&[0; 16]);
+    add("raft_kv_wal_frame", "raw_three_records", raw);
+    for (name, damage) in [
+        ("intact", [0, 0, 0]),
+        ("bit_flip", [1, 0, 77]),
+        ("cut", [2, 0, 30]),
+    ] {
+        let mut structured = vec![1];
+        structured.extend_from_slice(&damage);
+        structured.push(8);
+        structured.extend_from_slice(&record_list(records));
+        add("raft_kv_wal_frame", name, structured);
+    }
+
+    // WAL segments: flags (1 header, 2 last, 4 structured), then the body.
+    let mut raw_segment = vec![1 | 2];
+    for (kind, payload) in records {
+        encode_frame(*kind, payload, &mut raw_segment);
+    }
+    raw_segment.extend_from_slice(&[0; 32]);
+    add("raft_kv_wal_segment", "raw_last", raw_segment);
+    for (name, flags, damage) in [
+        ("records", 1 | 4, [0, 0, 0]),
+        ("torn_last", 1 | 2 | 4, [2, 0, 40]),
+        ("flip_not_last", 1 | 4, [1, 0, 90]),
+    ] {
+        let mut structured = vec![flags];
+        structured.extend_from_slice(&damage);
+        structured.push(64);
+        structured.extend_from_slice(&record_list(records));
+        add("raft_kv_wal_segment", name, structured);
+    }
+    let mut bare_header = vec![1 | 2];
+    bare_header.extend_from_slice(&[0; 64]);
+    add("raft_kv_wal_segment", "empty_preallocated", bare_header);
+    debug_assert_eq!(segment_header(7).len(), 20);
+
+    // Wire: handshake then frames.
+    let mut stream = BytesMut::new();
+    stream.extend_from_slice(&wire::encode_handshake(3));
+    for m in messages().into_iter().take(4) {
+        wire::encode_frame(&m, &mut stream);
+    }
+    add("raft_kv_wire", "handshake_and_frames", stream.to_vec());
+    let mut one = BytesMut::new();
+    one.extend_from_slice(&wire::encode_handshake(u64::MAX));
+    wire::encode_frame(&messages()[6], &mut one);
+    add("raft_kv_wire", "timeout_now", one.to_vec());
+
+    // DNS: a response with a compressed answer, and names for the query builder.
+    let mut response = healthcheck::dns_wire::build_query(7, "example.org", 1).expect("valid");
+    response[2] |= 0x80;
+    response[7] = 2;
+    response.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1]);
+    response.extend_from_slice(&[0xc0, 12, 0, 28, 0, 1, 0, 0, 0, 60, 0, 16]);
+    response.extend_from_slice(&[0; 15]);
+    response.push(1);
+    add("healthcheck_dns", "a_and_aaaa", response);
+    add("healthcheck_dns", "name", b"\x05www.example.com".to_vec());
+
+    // ICMP: a v4 reply with IP header, a bare reply, a v6 reply.
+    let mut reply = healthcheck::icmp_wire::echo_request(0x1234, 7, b"hakit ping");
+    reply[0] = healthcheck::icmp_wire::ECHO_REPLY;
+    let mut with_ip = vec![0x45];
+    with_ip.resize(20, 0);
+    with_ip.extend_from_slice(&reply);
+    add("healthcheck_icmp", "v4_with_ip", with_ip);
+    add("healthcheck_icmp", "v4_bare", reply);
+    let mut v6 = healthcheck::icmp_wire::echo_request_v6(9, 300, b"x");
+    v6[0] = healthcheck::icmp_wire::ECHO_REPLY_V6;
+    add("healthcheck_icmp", "v6", v6);
+
+    // HTTP heads.
+    for (name, head) in [
+        ("ok_length", &b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nServer: x\r\n\r\nhello"[..]),
+        ("chunked", b"HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+        ("bare_lf_1_0", b"HTTP/1.0 302 Found\nLocation: /x\n\n"),
+        ("no_content", b"HTTP/1.1 204 \r\nContent-Length: 3\r\n\r\n"),
+    ] {
+        add("healthcheck_http", name, head.to_vec());
+    }
+
+    // Chunked bodies: first byte counts the chunk sizes that follow, then the body. The
+    // check dechunks the raw input too, so also seed real chunked bytes.
+    add(
+        "healthcheck_http_chunked",
+        "sizes",
+        b"\x03\x01\x05\x02hello chunked world".to_vec(),
+    );
+    add(
+        "healthcheck_http_chunked",
+        "encoded",
+        encode_chunked(b"0123456789abcdef", &[3, 10]),
+    );
+    add(
+        "healthcheck_http_chunked",
+        "extension_and_trailer",
+        b"4;name=v\r\nabcd\r\n0\r\nX-Trailer: 1\r\n\r\n".to_vec(),
+    );
+
+    // Agent replies.
+    for (name, line) in [
+        ("all_words", "75%, drain maxconn:30\tup # busy node\n"),
+        ("down", "DOWN\r\n"),
+        ("capped", "900% maint"),
+        ("unknown_and_known", "hello 10% stopped#"),
+    ] {
+        add("healthcheck_agent_reply", name, line.as_bytes().to_vec());
+    }
+    seeds
+}
