@@ -348,16 +348,19 @@ impl<R: Copy + Default, T> Core<R, T> {
     /// instead of the root: it walks up to the lowest branching node whose keys agree
     /// with the probe, then down from there. When the probed key is close to the
     /// finger's, this visits a few nodes instead of a whole root-to-leaf path.
-    pub(crate) fn plan_near<P: Probe<R>>(&self, p: &P, finger: u32) -> Plan {
+    ///
+    /// The walk up gives up after `max_up` nodes and descends from the root instead, so
+    /// that a far key costs at most that many extra steps.
+    pub(crate) fn plan_near<P: Probe<R>>(&self, p: &P, finger: u32, max_up: u32) -> Plan {
         let nodes = &self.nodes[..];
         let Some(f) = nodes.get(finger as usize).filter(|n| n.leaf_p != NONE) else {
             return self.plan(p);
         };
         let mut r = f.leaf_p;
-        loop {
+        for _ in 0..max_up {
             let a = index(r);
             if a == ROOT {
-                return self.plan(p);
+                break;
             }
             let n = &nodes[a as usize];
             if n.bit >= 0 {
@@ -376,6 +379,27 @@ impl<R: Copy + Default, T> Core<R, T> {
             }
             r = n.node_p;
         }
+        self.plan(p)
+    }
+
+    /// Whether the linked slot `i` may take the probed key where it stands: when its
+    /// leaf hangs from a branching node at `q` and the probe first differs from the
+    /// sibling subtree exactly at `q`, the probe agrees with everything above and stays
+    /// on the same side, so the tree keeps its shape and order (and no equal key exists
+    /// elsewhere, so the duplicate order is not at stake). O(1): a re-keyed server or
+    /// re-armed timer that stays between its neighbours moves without a search.
+    pub(crate) fn fits_in_place<P: Probe<R>>(&self, p: &P, i: u32) -> bool {
+        let lp = self.nodes[i as usize].leaf_p;
+        let parent = index(lp);
+        if parent == ROOT {
+            return true;
+        }
+        let pn = &self.nodes[parent as usize];
+        if pn.bit < 0 {
+            return false;
+        }
+        let sib = index(pn.b[1 - side_of(lp)]);
+        p.diff(sib, &self.nodes[sib as usize].key, 0) == Some(pn.bit as u32)
     }
 
     /// The descent of [`plan`](Self::plan) from branching node `a` (at position `q`),

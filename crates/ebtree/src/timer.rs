@@ -130,6 +130,11 @@ impl<V> TimerQueue<V> {
         let Some(i) = self.tree.core.resolve(h) else {
             return false;
         };
+        if self.tree.core.fits_in_place(&BitsProbe(expire), i) {
+            self.tree.core.set_key(i, expire);
+            self.remember(i, expire);
+            return true;
+        }
         self.tree.core.unlink(i);
         let plan = self.plan(expire);
         self.tree.core.set_key(i, expire);
@@ -153,7 +158,7 @@ impl<V> TimerQueue<V> {
         }
         if shared >= NEAR_BITS {
             // Falls back to the root if that timer is gone.
-            core.plan_near(&probe, self.finger_slots[best])
+            core.plan_near(&probe, self.finger_slots[best], u32::MAX)
         } else {
             core.plan(&probe)
         }
@@ -190,8 +195,13 @@ impl<V> TimerQueue<V> {
     #[inline]
     fn peek_slot(&self, now: u32) -> Option<u32> {
         let core = &self.tree.core;
-        core.lookup_ge(&BitsProbe(now.wrapping_sub(LOOK_BACK)))
-            .or_else(|| core.first())
+        let first = core.first()?;
+        let split = now.wrapping_sub(LOOK_BACK);
+        if *core.key(first) >= split {
+            // The smallest key is past the split: it is the answer, without a descent.
+            return Some(first);
+        }
+        core.lookup_ge(&BitsProbe(split)).or(Some(first))
     }
 
     /// The slot of the first timer that has expired at `now`.

@@ -2,10 +2,13 @@
 
 use crate::Handle;
 use crate::core::{Core, Span};
-use crate::key::private::Bits;
 use crate::key::{BitsProbe, Key};
 use std::fmt;
 use std::ops::{Bound, RangeBounds};
+
+/// How far `rekey` walks up from the entry's neighbour before it searches from the root
+/// instead: a few steps in cache are cheaper than a root descent, a whole path is not.
+const REKEY_MAX_UP: u32 = 12;
 
 /// An elastic binary tree on fixed-width keys, with values of type `V`.
 ///
@@ -104,7 +107,7 @@ impl<K: Key, V> EbTree<K, V> {
     pub fn insert_near(&mut self, hint: Handle, key: K, value: V) -> Handle {
         let raw = key.to_raw();
         let plan = match self.core.resolve(hint) {
-            Some(f) => self.core.plan_near(&BitsProbe(raw), f),
+            Some(f) => self.core.plan_near(&BitsProbe(raw), f, u32::MAX),
             None => self.core.plan(&BitsProbe(raw)),
         };
         let i = self.core.insert_planned(plan, raw, value);
@@ -124,27 +127,24 @@ impl<K: Key, V> EbTree<K, V> {
     /// This is how a timer is re-armed or a server's load updated without allocating
     /// and without handing out a new handle.
     ///
-    /// A small move (the keys differ only in their last 8 bits, as a server's connection
-    /// count does) starts from the entry's neighbour instead of the root.
+    /// A move that keeps the entry between its neighbours' subtrees is done in place, in
+    /// O(1); otherwise the search starts from the entry's neighbour, and from the root
+    /// only when the new place is far.
     pub fn rekey(&mut self, h: Handle, key: K) -> bool {
         let Some(i) = self.core.resolve(h) else {
             return false;
         };
         let raw = key.to_raw();
-        let near = self
-            .core
-            .key(i)
-            .first_diff(&raw)
-            .is_none_or(|d| d + 8 >= <K::Raw as Bits>::BITS);
-        let finger = if near {
-            self.core.next(i).or_else(|| self.core.prev(i))
-        } else {
-            None
-        };
+        let probe = BitsProbe(raw);
+        if self.core.fits_in_place(&probe, i) {
+            self.core.set_key(i, raw);
+            return true;
+        }
+        let finger = self.core.next(i).or_else(|| self.core.prev(i));
         self.core.unlink(i);
         let plan = match finger {
-            Some(f) => self.core.plan_near(&BitsProbe(raw), f),
-            None => self.core.plan(&BitsProbe(raw)),
+            Some(f) => self.core.plan_near(&probe, f, REKEY_MAX_UP),
+            None => self.core.plan(&probe),
         };
         self.core.set_key(i, raw);
         self.core.link(plan, i);
