@@ -21,6 +21,8 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("raft_kv_wal_frame", raft_kv::wal_frame),
     ("raft_kv_wal_segment", raft_kv::wal_segment),
     ("raft_kv_wire", raft_kv::wire_stream),
+    ("raft_kv_snapshot_file", raft_kv::snapshot_file),
+    ("raft_kv_state_machines", raft_kv::state_machines),
     ("healthcheck_dns", healthcheck::dns),
     ("healthcheck_icmp", healthcheck::icmp),
     ("healthcheck_http", healthcheck::http_head),

@@ -2,15 +2,18 @@
 //! written to `corpus/<target>/` by `cargo run --example write_seed_corpus`.
 
 use bytes::{Bytes, BytesMut};
+use raft_kv::node::{KvMachine, encode_put};
 use raft_kv::raft::{
     Codec, ConfChange, ConfChangeKind, ConfState, Entry, EntryKind, HardState, KvCommand, KvOp,
     Message, MessageBody, SnapshotMeta,
 };
+use raft_kv::raft::{KvStateMachine, Snapshot, StateMachine};
+use raft_kv::storage::StoredSnapshot;
 use raft_kv::storage::frame::encode_frame;
 use raft_kv::transport::wire;
 
 use crate::healthcheck::encode_chunked;
-use crate::raft_kv::segment_header;
+use crate::raft_kv::{encode_snapshot_payload, segment_header, wrap_checked_file};
 
 /// One seed: target, file name, bytes.
 pub type Seed = (&'static str, String, Vec<u8>);
@@ -198,6 +201,52 @@ pub fn all() -> Vec<Seed> {
     one.extend_from_slice(&wire::encode_handshake(u64::MAX));
     wire::encode_frame(&messages()[6], &mut one);
     add("raft_kv_wire", "timeout_now", one.to_vec());
+
+    // Snapshot files: odd first byte wraps the payload in a valid header, even is raw.
+    let stored = StoredSnapshot {
+        snapshot: Snapshot {
+            meta: SnapshotMeta {
+                index: 50,
+                term: 3,
+                conf_state: ConfState::with_voters([1, 2, 3]),
+            },
+            data: Bytes::from_static(b"state machine bytes"),
+        },
+        discard_before: (2, 4096),
+    };
+    let payload = encode_snapshot_payload(&stored);
+    let mut wrapped = vec![1];
+    wrapped.extend_from_slice(&payload);
+    add("raft_kv_snapshot_file", "payload", wrapped);
+    let mut raw_file = vec![0];
+    raw_file.extend_from_slice(&wrap_checked_file(&payload));
+    add("raft_kv_snapshot_file", "whole_file", raw_file);
+
+    // State machines: 0 KvMachine snapshot, 1 KvStateMachine snapshot, 2 and 3 commands.
+    let mut kv_machine = KvMachine::default();
+    kv_machine.apply(1, &encode_put(b"a", b"1"));
+    kv_machine.apply(2, &encode_put(b"bb", b""));
+    kv_machine.apply(3, b"x");
+    let mut seed = vec![0];
+    seed.extend_from_slice(&kv_machine.snapshot());
+    add("raft_kv_state_machines", "kv_machine_snapshot", seed);
+    let mut kv_state = KvStateMachine::default();
+    kv_state.apply(1, &put.encode());
+    let mut seed = vec![1];
+    seed.extend_from_slice(&kv_state.snapshot());
+    add("raft_kv_state_machines", "kv_state_machine_snapshot", seed);
+    let mut seed = vec![2];
+    seed.extend_from_slice(&encode_put(b"key", b"value"));
+    add("raft_kv_state_machines", "kv_machine_put", seed);
+    let delete = KvCommand {
+        request_id: 8,
+        op: KvOp::Delete {
+            key: Bytes::from_static(b"key"),
+        },
+    };
+    let mut seed = vec![3];
+    seed.extend_from_slice(&delete.encode());
+    add("raft_kv_state_machines", "kv_state_machine_delete", seed);
 
     // DNS: a response with a compressed answer, and names for the query builder.
     let mut response = healthcheck::dns_wire::build_query(7, "example.org", 1).expect("valid");
