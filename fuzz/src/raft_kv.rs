@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::{Bytes, BytesMut};
 use raft_kv::node::{KvMachine, encode_put};
@@ -235,8 +235,28 @@ pub fn segment_header(seq: u64) -> Vec<u8> {
     header
 }
 
-fn scratch_file() -> PathBuf {
-    std::env::temp_dir().join(format!("hakit-fuzz-segment-{}.wal", std::process::id()))
+/// Where this thread keeps its scratch files: in memory if `/dev/shm` exists, named by
+/// process and thread so parallel tests and fuzz jobs never share one.
+fn scratch_path(what: &str) -> PathBuf {
+    static NEXT_THREAD: AtomicU64 = AtomicU64::new(0);
+    thread_local! {
+        static THREAD: u64 = NEXT_THREAD.fetch_add(1, Ordering::Relaxed);
+    }
+    let shm = std::path::Path::new("/dev/shm");
+    let base = if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    let thread = THREAD.with(|t| *t);
+    base.join(format!("hakit-fuzz-{what}-{}-{thread}", std::process::id()))
+}
+
+/// Removes the calling thread's scratch files (the fuzz targets leave theirs: libFuzzer
+/// exits without running destructors; they are a few bytes in `/dev/shm`).
+pub fn remove_scratch_files() {
+    let _ = std::fs::remove_file(scratch_path("segment"));
+    let _ = std::fs::remove_dir_all(scratch_path("snapshot"));
 }
 
 /// `raft_kv_segment`: recovery's scan of one WAL segment file, driven from bytes written to
@@ -281,7 +301,7 @@ pub fn wal_segment(data: &[u8]) {
             header_len.min(file.len()) + at % (file.len().saturating_sub(header_len) + 1),
         );
     }
-    let path = scratch_file();
+    let path = scratch_path("segment");
     std::fs::write(&path, &file).expect("write scratch segment");
     let scanned = scan_segment(&path, SEQ, is_last);
     let _ = std::fs::remove_file(&path);
@@ -407,25 +427,17 @@ pub fn wrap_checked_file(payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// One snapshot directory per process, opened once (opening syncs directories).
-fn snapshot_dir() -> &'static SnapshotFile {
-    static DIR: OnceLock<SnapshotFile> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let shm = std::path::Path::new("/dev/shm");
-        let base = if shm.is_dir() {
-            shm.to_path_buf()
-        } else {
-            std::env::temp_dir()
-        };
-        let dir = base.join(format!("hakit-fuzz-snapshot-{}", std::process::id()));
-        SnapshotFile::open(&dir).expect("open scratch snapshot directory")
-    })
+thread_local! {
+    /// One snapshot directory per thread, opened once (opening syncs directories).
+    static SNAPSHOTS: SnapshotFile =
+        SnapshotFile::open(&scratch_path("snapshot")).expect("open scratch snapshot directory");
 }
 
 fn load_snapshot_file(file: &[u8]) -> Option<StoredSnapshot> {
-    let snapshots = snapshot_dir();
-    std::fs::write(snapshots.path(), file).expect("write scratch snapshot");
-    snapshots.load().ok().flatten()
+    SNAPSHOTS.with(|snapshots| {
+        std::fs::write(snapshots.path(), file).expect("write scratch snapshot");
+        snapshots.load().ok().flatten()
+    })
 }
 
 /// `raft_kv_snapshot_file`: `SnapshotFile::load`. An odd first byte wraps the rest in a

@@ -19,6 +19,7 @@ fn every_corpus_file_passes_its_check() {
         }
         assert!(files > 0, "{target} has no committed corpus");
     }
+    hakit_fuzz::raft_kv::remove_scratch_files();
 }
 
 #[test]
@@ -30,6 +31,7 @@ fn every_generated_seed_passes_its_check() {
             .unwrap_or_else(|| panic!("seed {name} for unknown target {target}"));
         check(&bytes);
     }
+    hakit_fuzz::raft_kv::remove_scratch_files();
 }
 
 /// Inputs that showed a bug in a crate, under `regressions/<target>/`, replayed through
