@@ -260,7 +260,12 @@ fn main() {
                 timers(w == "timers_uniform", &c, warm, steps);
             }
             "lookup_ge" => {
-                let keys = random_keys(if small { 100_000 } else { 1_000_000 }, SEED);
+                // EBTREE_PROFILE_KEYS sets the tree size (default 1M).
+                let n = std::env::var("EBTREE_PROFILE_KEYS")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(if small { 100_000 } else { 1_000_000 });
+                let keys = random_keys(n, SEED);
                 let probes = random_keys(100_000, SEED + 1);
                 let n = probes.len() as u64;
                 if c == "ebtree" {

@@ -95,6 +95,13 @@ pub(crate) trait Probe<R> {
     fn diff(&self, idx: u32, key: &R, from: u32) -> Option<u32>;
     /// The probed key's bit at `pos` (0 or 1).
     fn side(&self, pos: u32) -> usize;
+    /// Whether the probed key differs from the key of slot `idx` before position `pos`
+    /// (they agree below `from`): the test a descent makes on every level, so key kinds
+    /// with a cheaper answer than a full [`diff`](Self::diff) give it.
+    #[inline(always)]
+    fn differs_before(&self, idx: u32, key: &R, from: u32, pos: u32) -> bool {
+        matches!(self.diff(idx, key, from), Some(d) if d < pos)
+    }
 }
 
 /// Where a new entry goes, decided by a read-only descent.
@@ -321,10 +328,9 @@ impl<R: Copy + Default, T> Core<R, T> {
         loop {
             let i = index(troot);
             let n = &nodes[i as usize];
-            let diff = p.diff(i, &n.key, from);
             // Stop above a leaf, above a dup tree, or where the keys stop agreeing.
-            let stop = !is_node(troot) || n.bit < 0 || matches!(diff, Some(d) if d < n.bit as u32);
-            if stop {
+            if !is_node(troot) || n.bit < 0 || p.differs_before(i, &n.key, from, n.bit as u32) {
+                let diff = p.diff(i, &n.key, from);
                 let right = diff.is_none_or(|d| p.side(d) == RIGHT);
                 return Plan::Above {
                     troot,
@@ -365,7 +371,7 @@ impl<R: Copy + Default, T> Core<R, T> {
             let n = &nodes[a as usize];
             if n.bit >= 0 {
                 let q = n.bit as u32;
-                if p.diff(a, &n.key, 0).is_none_or(|d| d >= q) {
+                if !p.differs_before(a, &n.key, 0, q) {
                     // The probe belongs below `a`: descend as a root descent would.
                     let mut plan = self.plan_below(p, a, q);
                     if let Plan::Above { leftmost, .. } = &mut plan {
@@ -413,9 +419,8 @@ impl<R: Copy + Default, T> Core<R, T> {
         loop {
             let i = index(troot);
             let n = &nodes[i as usize];
-            let diff = p.diff(i, &n.key, from);
-            let stop = !is_node(troot) || n.bit < 0 || matches!(diff, Some(d) if d < n.bit as u32);
-            if stop {
+            if !is_node(troot) || n.bit < 0 || p.differs_before(i, &n.key, from, n.bit as u32) {
+                let diff = p.diff(i, &n.key, from);
                 let right = diff.is_none_or(|d| p.side(d) == RIGHT);
                 return Plan::Above {
                     troot,
@@ -435,6 +440,7 @@ impl<R: Copy + Default, T> Core<R, T> {
     }
 
     /// Stores a new entry and links it where `plan` (made on the current tree) says.
+    #[inline]
     pub(crate) fn insert_planned(&mut self, plan: Plan, key: R, val: T) -> u32 {
         let new = self.alloc(key, val);
         self.link(plan, new);
@@ -442,6 +448,7 @@ impl<R: Copy + Default, T> Core<R, T> {
     }
 
     /// Links the unlinked slot `new` where `plan` says.
+    #[inline]
     pub(crate) fn link(&mut self, plan: Plan, new: u32) {
         let nodes = &mut self.nodes[..];
         match plan {
@@ -668,17 +675,26 @@ impl<R: Copy + Default, T> Core<R, T> {
         loop {
             let i = index(troot);
             let n = &nodes[i as usize];
-            let diff = p.diff(i, &n.key, from);
             if !is_node(troot) || n.bit < 0 {
-                return diff.is_none().then(|| self.walk_down(troot, LEFT));
+                return p
+                    .diff(i, &n.key, from)
+                    .is_none()
+                    .then(|| self.walk_down(troot, LEFT));
             }
             let q = n.bit as u32;
-            if matches!(diff, Some(d) if d < q) {
+            if p.differs_before(i, &n.key, from, q) {
                 return None;
             }
             troot = n.b[p.side(q)];
             from = q + 1;
         }
+    }
+
+    /// The parent reference of the non-empty link `link` (of its node or leaf part).
+    #[inline]
+    fn up_ref(&self, link: u32) -> u32 {
+        let n = &self.nodes[index(link) as usize];
+        if is_node(link) { n.node_p } else { n.leaf_p }
     }
 
     /// The first entry whose key is greater than or equal to the probed key.
@@ -693,12 +709,12 @@ impl<R: Copy + Default, T> Core<R, T> {
         loop {
             let i = index(troot);
             let n = &nodes[i as usize];
-            let diff = p.diff(i, &n.key, from);
-            let up = if is_node(troot) { n.node_p } else { n.leaf_p };
-            if !is_node(troot) || n.bit < 0 || matches!(diff, Some(d) if d < n.bit as u32) {
-                // The whole subtree is on one side of the probe.
+            if !is_node(troot) || n.bit < 0 || p.differs_before(i, &n.key, from, n.bit as u32) {
+                let diff = p.diff(i, &n.key, from);
+                // The whole subtree is on one side of the probe. Its parent reference is
+                // read only here, not on every level.
                 return match diff {
-                    Some(d) if p.side(d) == RIGHT => self.next_after(up),
+                    Some(d) if p.side(d) == RIGHT => self.next_after(self.up_ref(troot)),
                     _ => Some(self.walk_down(troot, LEFT)),
                 };
             }
@@ -720,11 +736,10 @@ impl<R: Copy + Default, T> Core<R, T> {
         loop {
             let i = index(troot);
             let n = &nodes[i as usize];
-            let diff = p.diff(i, &n.key, from);
-            let up = if is_node(troot) { n.node_p } else { n.leaf_p };
-            if !is_node(troot) || n.bit < 0 || matches!(diff, Some(d) if d < n.bit as u32) {
+            if !is_node(troot) || n.bit < 0 || p.differs_before(i, &n.key, from, n.bit as u32) {
+                let diff = p.diff(i, &n.key, from);
                 return match diff {
-                    Some(d) if p.side(d) == LEFT => self.prev_before(up),
+                    Some(d) if p.side(d) == LEFT => self.prev_before(self.up_ref(troot)),
                     _ => Some(self.walk_down(troot, RIGHT)),
                 };
             }

@@ -20,6 +20,11 @@ pub(crate) mod private {
         fn bit(&self, pos: u32) -> usize;
         /// The same bits with every position `>= len` cleared.
         fn keep_prefix(self, len: u32) -> Self;
+        /// Whether `self` and `other` differ at a position `< pos` (`pos < BITS`).
+        #[inline(always)]
+        fn differs_before(&self, other: &Self, pos: u32) -> bool {
+            matches!(self.first_diff(other), Some(d) if d < pos)
+        }
     }
 
     /// Seals [`super::Key`].
@@ -40,6 +45,12 @@ macro_rules! int_bits {
             #[inline(always)]
             fn bit(&self, pos: u32) -> usize {
                 ((self >> (Self::BITS - 1 - pos)) & 1) as usize
+            }
+            #[inline(always)]
+            fn differs_before(&self, other: &Self, pos: u32) -> bool {
+                // The bits above `pos`, as one shift (split in two so that `pos == 0`
+                // shifts by less than the width).
+                ((self ^ other) >> 1) >> (Self::BITS - 1 - pos) != 0
             }
             #[inline(always)]
             fn keep_prefix(self, len: u32) -> Self {
@@ -176,6 +187,10 @@ impl<B: Bits> crate::core::Probe<B> for BitsProbe<B> {
     #[inline(always)]
     fn side(&self, pos: u32) -> usize {
         self.0.bit(pos)
+    }
+    #[inline(always)]
+    fn differs_before(&self, _idx: u32, key: &B, _from: u32, pos: u32) -> bool {
+        self.0.differs_before(key, pos)
     }
 }
 

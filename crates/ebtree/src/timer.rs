@@ -149,14 +149,18 @@ impl<V> TimerQueue<V> {
     fn plan(&self, expire: u32) -> Plan {
         let core = &self.tree.core;
         let probe = BitsProbe(expire);
-        let (mut best, mut shared) = (0, 0);
-        for (j, &k) in self.finger_keys.iter().enumerate() {
-            let s = (k ^ expire).leading_zeros();
-            if s > shared {
-                (best, shared) = (j, s);
-            }
-        }
-        if shared >= NEAR_BITS {
+        // The finger sharing the most leading bits is the one whose key XOR is smallest:
+        // a branch-free minimum over the ring, then its position.
+        let nearest = self
+            .finger_keys
+            .iter()
+            .fold(u32::MAX, |m, &k| m.min(k ^ expire));
+        if nearest.leading_zeros() >= NEAR_BITS {
+            let best = self
+                .finger_keys
+                .iter()
+                .position(|&k| k ^ expire == nearest)
+                .unwrap_or(0);
             // Falls back to the root if that timer is gone.
             core.plan_near(&probe, self.finger_slots[best], u32::MAX)
         } else {
