@@ -362,6 +362,9 @@ impl<R: Copy + Default, T> Core<R, T> {
         let Some(f) = nodes.get(finger as usize).filter(|n| n.leaf_p != NONE) else {
             return self.plan(p);
         };
+        if p.diff(finger, &f.key, 0).is_none() {
+            return self.plan_after_equal(finger);
+        }
         let mut r = f.leaf_p;
         for _ in 0..max_up {
             let a = index(r);
@@ -406,6 +409,33 @@ impl<R: Copy + Default, T> Core<R, T> {
         }
         let sib = index(pn.b[1 - side_of(lp)]);
         p.diff(sib, &self.nodes[sib as usize].key, 0) == Some(pn.bit as u32)
+    }
+
+    /// Where a new entry whose key equals that of the linked slot `finger` goes: after
+    /// the group of entries holding that key, which is the finger's leaf or the dup tree
+    /// above it (the first ancestor with a non-negative bit ends it). A timer armed with
+    /// the same timeout in the same tick as the previous one lands here, without a
+    /// descent.
+    fn plan_after_equal(&self, finger: u32) -> Plan {
+        let nodes = &self.nodes[..];
+        let mut troot = leaf_link(finger);
+        let mut r = nodes[finger as usize].leaf_p;
+        loop {
+            let a = index(r);
+            if a == ROOT || nodes[a as usize].bit >= 0 {
+                break;
+            }
+            troot = node_link(a);
+            r = nodes[a as usize].node_p;
+        }
+        Plan::Above {
+            troot,
+            parent: index(r),
+            side: side_of(r),
+            diff: None,
+            right: true,
+            leftmost: false,
+        }
     }
 
     /// The descent of [`plan`](Self::plan) from branching node `a` (at position `q`),
