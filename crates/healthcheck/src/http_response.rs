@@ -49,7 +49,14 @@ pub fn parse_head(buf: &[u8]) -> Result<ResponseHead, HeadError> {
     };
     let head =
         std::str::from_utf8(&buf[..end]).map_err(|_| HeadError::Invalid("head is not UTF-8"))?;
-    let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
+    // A CR anywhere but before a line's LF is a bare CR, which RFC 9112 lets a recipient
+    // reject; accepting it would also make the last line of the head parse differently
+    // from the others (found by the healthcheck_http fuzz target).
+    let lines_cr_stripped = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
+    if lines_cr_stripped.clone().any(|l| l.contains('\r')) {
+        return Err(HeadError::Invalid("bare CR in the response head"));
+    }
+    let mut lines = lines_cr_stripped;
     let status_line = lines.next().ok_or(HeadError::Invalid("empty head"))?;
     let rest = status_line
         .strip_prefix("HTTP/1.")
@@ -213,6 +220,29 @@ fn find_crlf(buf: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bare_cr_is_invalid_on_any_line_of_the_head() {
+        // The fuzzer's input: the status line ends in bare CRs and is the last line.
+        assert!(matches!(
+            parse_head(b"HTTP/1.1 200 OK\r\r\r\n\r\n"),
+            Err(HeadError::Invalid(_))
+        ));
+        // The same status line followed by a header.
+        assert!(matches!(
+            parse_head(b"HTTP/1.1 200 OK\r\r\r\nA: b\r\n\r\n"),
+            Err(HeadError::Invalid(_))
+        ));
+        assert!(matches!(
+            parse_head(b"HTTP/1.1 200 OK\r\nA: b\rc\r\n\r\n"),
+            Err(HeadError::Invalid(_))
+        ));
+        // A CRLF or a bare LF ends a line as before.
+        assert_eq!(
+            parse_head(b"HTTP/1.1 200 OK\n\n").map(|h| h.reason),
+            Ok("OK".into())
+        );
+    }
 
     #[test]
     fn parses_a_head_and_keeps_incomplete_apart_from_invalid() {
