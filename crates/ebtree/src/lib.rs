@@ -70,7 +70,7 @@
 //! | (a) 1M random `u32` inserts | 0.33-0.39x | 690 vs 629 | 7.4 vs 7.1 |
 //! | (b) 100k timers, configured timeouts | 0.90-1.08x | 3250 vs 4640 per step | 12.6 vs 6.6 |
 //! | (b) 100k timers, uniform timeouts | 0.66x | 2710 vs 2500 per step | 19.7 vs 12.4 |
-//! | (c) `lookup_ge` in 1M keys | 0.29-0.58x | 534 vs 564 | 10.8 vs 7.0 |
+//! | (c) `lookup_ge` in 1M keys | ~0.3x (one run 0.58x, when `BTreeMap` itself ran 1.6x slow) | 534 vs 564 | 10.8 vs 7.0 |
 //! | (d) longest-prefix match, 100k IPv4 prefixes | 0.40-0.53x (per-length `HashMap`s) | 886 | 6.2 |
 //!
 //! - ebtree now runs no more instructions than `BTreeMap` (fewer, for timers), so what
