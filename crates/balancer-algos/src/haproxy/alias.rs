@@ -2,6 +2,8 @@
 
 use rand::RngCore;
 
+use crate::pool::ServerPool;
+
 /// A weighted sampler over positions `0..n`.
 #[derive(Clone, Debug, Default)]
 pub struct AliasTable {
@@ -60,5 +62,32 @@ impl AliasTable {
         } else {
             self.alias[column] as usize
         })
+    }
+}
+
+/// Weighted random draws over the servers of the pool's current tier (the active servers,
+/// or the backups when they serve), in proportion to their effective weights: what
+/// `random(N)` and LVS `twos` draw their candidates from.
+#[derive(Clone, Debug, Default)]
+pub struct TierSampler {
+    members: Vec<usize>,
+    alias: AliasTable,
+}
+
+impl TierSampler {
+    /// Rebuilds the draw for the pool's current tier and effective weights.
+    pub fn rebuild(&mut self, pool: &ServerPool) {
+        self.members = pool.tier().to_vec();
+        let weights: Vec<u64> = self
+            .members
+            .iter()
+            .map(|&i| u64::from(pool.slot(i).eweight()))
+            .collect();
+        self.alias = AliasTable::build(&weights);
+    }
+
+    /// Draws the pool index of a server; `None` when no server has weight.
+    pub fn sample<R: RngCore>(&self, rng: &mut R) -> Option<usize> {
+        self.alias.sample(rng).map(|column| self.members[column])
     }
 }

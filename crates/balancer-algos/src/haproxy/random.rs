@@ -6,7 +6,7 @@
 
 use rand::RngCore;
 
-use super::alias::AliasTable;
+use super::alias::TierSampler;
 use crate::balancer::Policy;
 use crate::error::Error;
 use crate::pool::ServerPool;
@@ -16,8 +16,7 @@ use crate::request::Request;
 #[derive(Clone, Debug)]
 pub struct RandomDraws {
     draws: u32,
-    members: Vec<usize>,
-    alias: AliasTable,
+    sampler: TierSampler,
 }
 
 impl RandomDraws {
@@ -31,21 +30,14 @@ impl RandomDraws {
         }
         Ok(RandomDraws {
             draws,
-            members: Vec::new(),
-            alias: AliasTable::default(),
+            sampler: TierSampler::default(),
         })
     }
 }
 
 impl Policy for RandomDraws {
     fn rebuild(&mut self, pool: &ServerPool) -> Result<(), Error> {
-        self.members = pool.tier().to_vec();
-        let weights: Vec<u64> = self
-            .members
-            .iter()
-            .map(|&i| u64::from(pool.slot(i).eweight()))
-            .collect();
-        self.alias = AliasTable::build(&weights);
+        self.sampler.rebuild(pool);
         Ok(())
     }
 
@@ -57,7 +49,7 @@ impl Policy for RandomDraws {
     ) -> Option<usize> {
         let mut best: Option<usize> = None;
         for _ in 0..self.draws {
-            let cur = self.members[self.alias.sample(rng)?];
+            let cur = self.sampler.sample(rng)?;
             best = match best {
                 Some(prev) if prev != cur => {
                     let (p, c) = (pool.slot(prev), pool.slot(cur));

@@ -5,15 +5,14 @@ use rand::RngCore;
 use super::wlc_among;
 use crate::balancer::Policy;
 use crate::error::Error;
-use crate::haproxy::alias::AliasTable;
+use crate::haproxy::alias::TierSampler;
 use crate::pool::ServerPool;
 use crate::request::Request;
 
 /// Weighted power of two choices on IPVS overhead.
 #[derive(Clone, Debug, Default)]
 pub struct TwoChoices {
-    members: Vec<usize>,
-    alias: AliasTable,
+    sampler: TierSampler,
 }
 
 impl TwoChoices {
@@ -25,13 +24,7 @@ impl TwoChoices {
 
 impl Policy for TwoChoices {
     fn rebuild(&mut self, pool: &ServerPool) -> Result<(), Error> {
-        self.members = pool.tier().to_vec();
-        let w: Vec<u64> = self
-            .members
-            .iter()
-            .map(|&i| u64::from(pool.slot(i).eweight()))
-            .collect();
-        self.alias = AliasTable::build(&w);
+        self.sampler.rebuild(pool);
         Ok(())
     }
 
@@ -41,8 +34,8 @@ impl Policy for TwoChoices {
         _request: &Request<'_>,
         rng: &mut R,
     ) -> Option<usize> {
-        let a = self.members[self.alias.sample(rng)?];
-        let b = self.members[self.alias.sample(rng)?];
+        let a = self.sampler.sample(rng)?;
+        let b = self.sampler.sample(rng)?;
         let (sa, sb) = (pool.slot(a), pool.slot(b));
         let choice = match (sa.lvs_overloaded(), sb.lvs_overloaded()) {
             (false, false) => {
