@@ -17,6 +17,18 @@ use tokio::time::Instant;
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
+/// Binds a peer listener on 127.0.0.1 for nodes `1..=n` and lists the members.
+async fn bind_peers(n: NodeId) -> (Vec<TcpListener>, Vec<(NodeId, SocketAddr)>) {
+    let mut listeners = Vec::new();
+    let mut members = Vec::new();
+    for id in 1..=n {
+        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        members.push((id, l.local_addr().expect("addr")));
+        listeners.push(l);
+    }
+    (listeners, members)
+}
+
 fn config(id: NodeId, members: &[(NodeId, SocketAddr)], dir: &Path) -> NodeConfig {
     let mut c = NodeConfig::new(id, members.to_vec(), dir.join(format!("node-{id}")));
     c.tick = Duration::from_millis(20);
@@ -105,13 +117,7 @@ async fn get(node: &NodeHandle<KvMachine>, key: &str) -> Option<Bytes> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_replicate_survive_restart_and_catch_up_by_snapshot() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let mut listeners = Vec::new();
-    let mut members = Vec::new();
-    for id in 1..=3 {
-        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        members.push((id, l.local_addr().expect("addr")));
-        listeners.push(l);
-    }
+    let (listeners, members) = bind_peers(3).await;
     let mut nodes = Vec::new();
     for (l, &(id, _)) in listeners.into_iter().zip(&members) {
         nodes.push(
@@ -305,13 +311,7 @@ async fn change_membership(nodes: &[&NodeHandle<KvMachine>], change: raft_kv::ra
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lease_reads_see_every_acknowledged_write() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let mut listeners = Vec::new();
-    let mut members = Vec::new();
-    for id in 1..=3 {
-        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        members.push((id, l.local_addr().expect("addr")));
-        listeners.push(l);
-    }
+    let (listeners, members) = bind_peers(3).await;
     let mut nodes = Vec::new();
     for (l, &(id, _)) in listeners.into_iter().zip(&members) {
         let mut c = config(id, &members, tmp.path());
