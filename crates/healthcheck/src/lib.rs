@@ -7,8 +7,9 @@
 //! - **Pure cores, time injected.** [`HealthMachine`] is HAProxy's rise/fall/inter/
 //!   fastinter/downinter machine: feed it `(now, passed)` and it answers with state
 //!   transitions and the delay before the next check. [`ErrorObserver`] and
-//!   [`OutlierDetector`] judge live traffic the same way. None of them reads a clock,
-//!   draws a random number or touches a socket.
+//!   [`OutlierDetector`] judge live traffic the same way. None of them reads a clock or
+//!   touches a socket; the detector's enforcing percentages draw from a generator seeded
+//!   by its configuration, so a run replays exactly.
 //! - **Async probes.** [`Check`] is built from a [`CheckSpec`] (bad regexes, hex or a
 //!   missing script fail here, not later) and run against one address; it returns a
 //!   [`CheckResult`] with a HAProxy status code, a duration and a description.
@@ -88,6 +89,9 @@ pub use monitor::{
     AgentTrack, Monitor, MonitorConfig, StateChange, TargetId, TargetSnapshot, TargetSpec,
 };
 pub use observe::{ErrorObserver, ObserveLayer, OnError, RequestOutcome};
-pub use outlier::{EjectReason, OutlierConfig, OutlierDetector, OutlierEvent, SuccessRateConfig};
+pub use outlier::{
+    EjectReason, EjectionCounts, FailurePercentageConfig, OutlierConfig, OutlierDetector,
+    OutlierEvent, OutlierStats, SuccessRateConfig,
+};
 pub use probe::{Check, CheckSpec, Timeouts};
 pub use status::{CheckResult, CheckStatus, WeightHint};
