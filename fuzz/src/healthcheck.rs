@@ -34,11 +34,9 @@ pub fn encode_dns_response(response: &DnsResponse) -> Vec<u8> {
     out
 }
 
-/// `healthcheck_dns`: `parse_response`. A parsed response's fields must match the header
-/// bytes, and re-encoding it must parse to the same value. The input is also used as a
-/// query name: a query that `build_query` accepts, marked as a response, parses back with
-/// its id and no answers.
-pub fn dns(data: &[u8]) {
+/// `parse_response` on one message: fields match the header bytes, and re-encoding parses
+/// to the same value.
+fn dns_response(data: &[u8]) {
     match dns_wire::parse_response(data) {
         Ok(response) => {
             assert_eq!(response.id, u16::from_be_bytes([data[0], data[1]]));
@@ -52,6 +50,39 @@ pub fn dns(data: &[u8]) {
         Err(DnsParseError::NotAResponse) => assert!(data[2] & 0x80 == 0),
         Err(_) => {}
     }
+}
+
+/// `decode_tcp_message` on a DNS-over-TCP stream: a message comes out exactly when the
+/// input holds its whole announced length, it is the bytes after the prefix, framing it
+/// again gives the input's first frame, and one byte less is not enough.
+fn dns_tcp_stream(data: &[u8]) {
+    let announced = match data {
+        [hi, lo, ..] => Some(2 + usize::from(u16::from_be_bytes([*hi, *lo]))),
+        _ => None,
+    };
+    match dns_wire::decode_tcp_message(data) {
+        Some(message) => {
+            let frame = announced.expect("a message needs a length prefix");
+            assert_eq!(message, &data[2..frame]);
+            assert_eq!(
+                dns_wire::encode_tcp_message(message).as_deref(),
+                Some(&data[..frame])
+            );
+            assert_eq!(dns_wire::decode_tcp_message(&data[..frame - 1]), None);
+            dns_response(message);
+        }
+        None => assert!(announced.is_none_or(|frame| data.len() < frame)),
+    }
+}
+
+/// `healthcheck_dns`: `parse_response` on the input as one message (fields must match
+/// the header bytes, re-encoding must parse to the same value), and the input as a
+/// DNS-over-TCP stream through `decode_tcp_message`. The input is also used as a query
+/// name: a query that `build_query` accepts, marked as a response, parses back with its
+/// id and no answers.
+pub fn dns(data: &[u8]) {
+    dns_response(data);
+    dns_tcp_stream(data);
     if let Some((&id, name)) = data.split_first()
         && let Ok(name) = std::str::from_utf8(name)
         && let Ok(mut query) = dns_wire::build_query(u16::from(id), name, dns_wire::TYPE_A)

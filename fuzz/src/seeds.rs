@@ -248,7 +248,8 @@ pub fn all() -> Vec<Seed> {
     seed.extend_from_slice(&delete.encode());
     add("raft_kv_state_machines", "kv_state_machine_delete", seed);
 
-    // DNS: a response with a compressed answer, and names for the query builder.
+    // DNS: a response with a compressed answer, the same framed for TCP, and names for the
+    // query builder.
     let mut response = healthcheck::dns_wire::build_query(7, "example.org", 1).expect("valid");
     response[2] |= 0x80;
     response[7] = 2;
@@ -256,7 +257,9 @@ pub fn all() -> Vec<Seed> {
     response.extend_from_slice(&[0xc0, 12, 0, 28, 0, 1, 0, 0, 0, 60, 0, 16]);
     response.extend_from_slice(&[0; 15]);
     response.push(1);
+    let framed = healthcheck::dns_wire::encode_tcp_message(&response).expect("fits");
     add("healthcheck_dns", "a_and_aaaa", response);
+    add("healthcheck_dns", "tcp_framed", framed);
     add("healthcheck_dns", "name", b"\x05www.example.com".to_vec());
 
     // ICMP: a v4 reply with IP header, a bare reply, a v6 reply.

@@ -66,6 +66,10 @@ fn seeds_decode_successfully() {
             "healthcheck_agent_reply" => {
                 healthcheck::AgentReply::parse(std::str::from_utf8(&bytes).expect("text")).is_some()
             }
+            "healthcheck_dns" if name == "tcp_framed" => {
+                healthcheck::dns_wire::decode_tcp_message(&bytes)
+                    .is_some_and(|m| healthcheck::dns_wire::parse_response(m).is_ok())
+            }
             "healthcheck_dns" if name != "name" => {
                 healthcheck::dns_wire::parse_response(&bytes).is_ok()
             }

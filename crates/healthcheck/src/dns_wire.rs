@@ -1,5 +1,6 @@
 //! The slice of the DNS wire format (RFC 1035 section 4) a health check needs: build a
-//! one-question query, and read a response's code and answer types. Pure functions.
+//! one-question query, read a response's code and answer types, and frame a message for
+//! DNS over TCP (RFC 1035 4.2.2, RFC 7766). Pure functions.
 
 use crate::error::Error;
 
@@ -59,6 +60,27 @@ pub fn build_query(id: u16, name: &str, qtype: u16) -> Result<Vec<u8>, Error> {
     q.extend_from_slice(&qtype.to_be_bytes());
     q.extend_from_slice(&CLASS_IN.to_be_bytes());
     Ok(q)
+}
+
+/// The longest message DNS over TCP can carry: its length prefix is 16 bits.
+pub const MAX_TCP_MESSAGE: usize = u16::MAX as usize;
+
+/// Frame `message` for DNS over TCP: its length as two big-endian bytes, then the
+/// message. `None` when it is longer than [`MAX_TCP_MESSAGE`].
+pub fn encode_tcp_message(message: &[u8]) -> Option<Vec<u8>> {
+    let len = u16::try_from(message.len()).ok()?;
+    let mut out = Vec::with_capacity(2 + message.len());
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(message);
+    Some(out)
+}
+
+/// The first message of a DNS-over-TCP stream, once `buf` holds all of it; `None`
+/// means more bytes are needed (every length is valid, so nothing here is invalid).
+/// Bytes after the message are left alone.
+pub fn decode_tcp_message(buf: &[u8]) -> Option<&[u8]> {
+    let len = usize::from(u16::from_be_bytes([*buf.first()?, *buf.get(1)?]));
+    buf.get(2..2 + len)
 }
 
 /// What a health check wants to know about a response.
@@ -187,10 +209,42 @@ mod tests {
         assert_eq!(parse_response(&r[..r.len() - 1]), Err(DnsParseError::Short));
     }
 
+    #[test]
+    fn frames_messages_for_tcp() {
+        let q = build_query(9, "ok.test", TYPE_A).expect("valid");
+        let framed = encode_tcp_message(&q).expect("fits");
+        assert_eq!(framed[..2], (q.len() as u16).to_be_bytes());
+        for cut in 0..framed.len() {
+            assert_eq!(decode_tcp_message(&framed[..cut]), None, "cut at {cut}");
+        }
+        assert_eq!(decode_tcp_message(&framed), Some(&q[..]));
+        let mut two = framed.clone();
+        two.extend_from_slice(&framed);
+        assert_eq!(
+            decode_tcp_message(&two),
+            Some(&q[..]),
+            "only the first message"
+        );
+        assert_eq!(decode_tcp_message(&[0, 0]), Some(&[][..]));
+
+        let largest = vec![0u8; MAX_TCP_MESSAGE];
+        let framed = encode_tcp_message(&largest).expect("fits");
+        assert_eq!(framed[..2], [0xff, 0xff]);
+        assert_eq!(
+            decode_tcp_message(&framed).map(<[u8]>::len),
+            Some(MAX_TCP_MESSAGE)
+        );
+        assert_eq!(encode_tcp_message(&vec![0u8; MAX_TCP_MESSAGE + 1]), None);
+    }
+
     proptest::proptest! {
         #[test]
         fn never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
             let _ = parse_response(&bytes);
+            if let Some(message) = decode_tcp_message(&bytes) {
+                let framed = encode_tcp_message(message);
+                proptest::prop_assert_eq!(framed.as_deref(), bytes.get(..2 + message.len()));
+            }
         }
     }
 }
