@@ -86,7 +86,8 @@ pub use machine::{
     CheckTiming, HealthMachine, HealthState, InitialState, Phase, Transition, TransitionCause,
 };
 pub use monitor::{
-    AgentTrack, Monitor, MonitorConfig, StateChange, TargetId, TargetSnapshot, TargetSpec,
+    AgentTrack, Monitor, MonitorConfig, MonitorTotals, StateChange, TargetId, TargetSnapshot,
+    TargetSpec,
 };
 pub use observe::{ErrorObserver, ObserveLayer, OnError, RequestOutcome};
 pub use outlier::{

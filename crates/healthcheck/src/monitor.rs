@@ -1,24 +1,34 @@
-//! The driver: one monitor runs many targets, each in its own small task.
+//! The driver: one monitor runs many targets from one scheduling task.
 //!
-//! Each target task loops: wait for the machine's next delay (with spread-checks
-//! jitter, or less if observed traffic errors asked for a quick recheck) → take a
-//! permit from the cap on concurrent checks → run the probe → feed the result to the
-//! [`HealthMachine`] → publish a [`StateChange`] if the state flipped. Everything a
-//! stats page needs is kept per target and read with [`Monitor::snapshot`].
+//! Every pending check sits in one queue ordered by due time. The driver task sleeps
+//! until the first is due, then starts every due check, up to the cap on checks in
+//! flight: it polls the probe once in place, and a connect check against a fast
+//! network usually finishes right there, with no task, timer or wake-up of its own
+//! (the way HAProxy runs checks from its scheduler). A probe that has to wait is moved,
+//! already started, to a task of its own, which hands its result back to the driver.
+//! The driver feeds each result to the target's [`HealthMachine`], publishes a
+//! [`StateChange`] if the state flipped, and queues the next check after the machine's
+//! delay (with spread-checks jitter, or sooner if observed traffic errors asked for a
+//! quick recheck). Everything a stats page needs is kept per target and read with
+//! [`Monitor::snapshot`].
 //!
-//! Randomness (jitter) comes from a seeded generator per target, so a run with the
+//! Randomness (jitter) comes from a seeded generator per check, so a run with the
 //! same seed spreads checks the same way.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -171,17 +181,16 @@ struct TargetState {
 struct TargetEntry {
     addr: SocketAddr,
     state: Arc<Mutex<TargetState>>,
-    wake: Arc<Notify>,
-    tasks: Vec<JoinHandle<()>>,
 }
 
 /// Runs checks for many targets and reports their state.
 pub struct Monitor {
     config: MonitorConfig,
-    permits: Arc<Semaphore>,
     changes: mpsc::UnboundedSender<StateChange>,
     targets: Mutex<HashMap<TargetId, TargetEntry>>,
     next_id: AtomicU64,
+    /// The scheduling task and its command channel, started by the first `add`.
+    driver: Mutex<Option<(JoinHandle<()>, mpsc::UnboundedSender<Command>)>>,
 }
 
 impl std::fmt::Debug for Monitor {
@@ -194,19 +203,20 @@ impl std::fmt::Debug for Monitor {
 }
 
 impl Monitor {
-    /// A monitor and the receiving end of its state-change stream. Targets added later
-    /// run on the tokio runtime that is current when [`Monitor::add`] is called.
+    /// A monitor and the receiving end of its state-change stream. Targets run on the
+    /// tokio runtime that is current when the first [`Monitor::add`] is called.
     pub fn new(config: MonitorConfig) -> (Self, mpsc::UnboundedReceiver<StateChange>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let monitor = Self {
-            permits: Arc::new(Semaphore::new(config.max_concurrent_checks.max(1))),
             config: MonitorConfig {
+                max_concurrent_checks: config.max_concurrent_checks.max(1),
                 spread_checks_percent: config.spread_checks_percent.min(50),
                 ..config
             },
             changes: tx,
             targets: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
+            driver: Mutex::new(None),
         };
         (monitor, rx)
     }
@@ -247,52 +257,95 @@ impl Monitor {
             weight: None,
             agent: None,
         }));
-        let wake = Arc::new(Notify::new());
-        let runner = |role: Role, check: Check, timeouts: Timeouts, salt: u64| TargetRunner {
-            id,
-            addr: spec.addr,
-            role,
-            check,
-            timeouts,
-            state: state.clone(),
-            wake: wake.clone(),
-            permits: self.permits.clone(),
-            changes: self.changes.clone(),
-            spread_percent: self.config.spread_checks_percent,
-            rng: SmallRng::seed_from_u64(
+        let runner = |role: Role, check: Check, timeouts: Timeouts, first: Duration, salt: u64| {
+            let mut rng = SmallRng::seed_from_u64(
                 self.config.seed ^ id.0.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ salt,
-            ),
-        };
-        let mut tasks =
-            vec![runtime.spawn(runner(Role::Health, spec.check.clone(), spec.timeouts, 0).run())];
-        if let Some(agent) = &spec.agent {
-            let role = Role::Agent { inter: agent.inter };
-            tasks.push(
-                runtime.spawn(runner(role, agent.check.clone(), agent.timeouts, 0xa9e7).run()),
             );
+            // The first check falls at a random point of the first interval, so that
+            // thousands of targets added together do not all fire at once.
+            let due = now + first.mul_f64(rng.random_range(0.0..1.0));
+            let runner = Runner {
+                addr: spec.addr,
+                role,
+                check: Arc::new(check),
+                timeouts,
+                state: state.clone(),
+                rng,
+                due,
+            };
+            (runner, due)
+        };
+        let mut jobs = vec![(
+            Job {
+                target: id,
+                agent: false,
+            },
+            runner(
+                Role::Health,
+                spec.check,
+                spec.timeouts,
+                spec.timing.inter,
+                0,
+            ),
+        )];
+        if let Some(agent) = spec.agent {
+            let role = Role::Agent { inter: agent.inter };
+            jobs.push((
+                Job {
+                    target: id,
+                    agent: true,
+                },
+                runner(role, agent.check, agent.timeouts, agent.inter, 0xa9e7),
+            ));
         }
         self.targets.lock().insert(
             id,
             TargetEntry {
                 addr: spec.addr,
                 state,
-                wake,
-                tasks,
             },
         );
+        for (job, (runner, due)) in jobs {
+            self.command(&runtime, Command::Add(job, Box::new(runner), due));
+        }
         Ok(id)
+    }
+
+    /// Sends a command to the driver, starting it first if needed.
+    fn command(&self, runtime: &tokio::runtime::Handle, command: Command) {
+        let mut driver = self.driver.lock();
+        let alive = driver
+            .as_ref()
+            .is_some_and(|(task, tx)| !task.is_finished() && !tx.is_closed());
+        if !alive {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let d = Driver::new(
+                self.config.max_concurrent_checks,
+                self.config.spread_checks_percent,
+                self.changes.clone(),
+            );
+            *driver = Some((runtime.spawn(d.run(rx)), tx));
+        }
+        if let Some((_, tx)) = driver.as_ref() {
+            let _ = tx.send(command);
+        }
+    }
+
+    /// Sends a command to a running driver (none runs before the first target).
+    fn tell(&self, command: Command) {
+        if let Some((_, tx)) = self.driver.lock().as_ref() {
+            let _ = tx.send(command);
+        }
     }
 
     /// Stop monitoring a target. A check in flight is cancelled (a script's process
     /// group is killed). Returns whether the target existed.
     pub fn remove(&self, id: TargetId) -> bool {
-        match self.targets.lock().remove(&id) {
-            Some(entry) => {
-                entry.tasks.iter().for_each(JoinHandle::abort);
-                true
-            }
-            None => false,
+        let existed = self.targets.lock().remove(&id).is_some();
+        if existed {
+            self.tell(Command::Remove(id));
         }
+        existed
     }
 
     /// Number of targets.
@@ -309,17 +362,19 @@ impl Monitor {
     /// completes `error-limit` errors, the `on-error` action is applied at once and the
     /// target is rechecked at `fastinter`. Returns the transition, if the action caused one.
     pub fn report_outcome(&self, id: TargetId, outcome: RequestOutcome) -> Option<Transition> {
-        let targets = self.targets.lock();
-        let entry = targets.get(&id)?;
-        let mut st = entry.state.lock();
-        let action = st.observer.as_mut()?.report(outcome)?;
-        let now = Instant::now().into_std();
-        let transition = st.machine.apply_on_error(now, action);
-        entry.wake.notify_one();
+        let (transition, addr) = {
+            let targets = self.targets.lock();
+            let entry = targets.get(&id)?;
+            let mut st = entry.state.lock();
+            let action = st.observer.as_mut()?.report(outcome)?;
+            let now = Instant::now().into_std();
+            (st.machine.apply_on_error(now, action), entry.addr)
+        };
+        self.tell(Command::Wake(id));
         if let Some(t) = transition {
             let _ = self.changes.send(StateChange {
                 target: id,
-                addr: entry.addr,
+                addr,
                 from: t.from,
                 to: t.to,
                 cause: t.cause,
@@ -348,12 +403,45 @@ impl Monitor {
         all.sort_by_key(|s| s.target);
         all
     }
+
+    /// Totals over every target, without copying any per-target figures: what a
+    /// summary line or a metrics scrape needs.
+    pub fn totals(&self) -> MonitorTotals {
+        let targets = self.targets.lock();
+        let mut totals = MonitorTotals {
+            targets: targets.len(),
+            ..MonitorTotals::default()
+        };
+        for entry in targets.values() {
+            let st = entry.state.lock();
+            totals.checks += st.machine.checks();
+            totals.failures += st.machine.failures();
+            if st.machine.state() == HealthState::Down {
+                totals.down += 1;
+            }
+        }
+        totals
+    }
+}
+
+/// Figures summed over a monitor's targets ([`Monitor::totals`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MonitorTotals {
+    /// Targets monitored.
+    pub targets: usize,
+    /// Targets down.
+    pub down: usize,
+    /// Checks run, over all targets.
+    pub checks: u64,
+    /// Checks failed, over all targets.
+    pub failures: u64,
 }
 
 impl Drop for Monitor {
     fn drop(&mut self) {
-        for entry in self.targets.get_mut().values() {
-            entry.tasks.iter().for_each(JoinHandle::abort);
+        // Aborting the driver drops its in-flight set, which aborts every check task.
+        if let Some((task, _)) = self.driver.get_mut().take() {
+            task.abort();
         }
     }
 }
@@ -378,7 +466,7 @@ fn snapshot_of(id: TargetId, entry: &TargetEntry, now: std::time::Instant) -> Ta
     }
 }
 
-/// What a runner task does for its target.
+/// What a check does for its target.
 #[derive(Debug, Clone, Copy)]
 enum Role {
     /// Runs the health check and drives the rise/fall machine.
@@ -387,19 +475,36 @@ enum Role {
     Agent { inter: Duration },
 }
 
-struct TargetRunner {
-    id: TargetId,
+/// One of a target's checks, as the driver names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Job {
+    target: TargetId,
+    agent: bool,
+}
+
+/// What the monitor asks of its driver.
+enum Command {
+    /// Run this check, first at `due`.
+    Add(Job, Box<Runner>, Instant),
+    /// Forget every check of this target, cancelling any in flight.
+    Remove(TargetId),
+    /// Observed errors changed the target's schedule: recheck after the new delay.
+    Wake(TargetId),
+}
+
+/// Everything the driver needs to run one check and record its results.
+struct Runner {
     addr: SocketAddr,
     role: Role,
-    check: Check,
+    check: Arc<Check>,
     timeouts: Timeouts,
     state: Arc<Mutex<TargetState>>,
-    wake: Arc<Notify>,
-    permits: Arc<Semaphore>,
-    changes: mpsc::UnboundedSender<StateChange>,
-    spread_percent: u8,
     rng: SmallRng,
+    /// When the check was (or is next) due; intervals count from here.
+    due: Instant,
 }
+
+type CheckFuture = Pin<Box<dyn Future<Output = CheckResult> + Send>>;
 
 /// HAProxy `spread-checks`: lengthen or shorten `delay` by a random amount of up to
 /// `percent` percent (capped at 50).
@@ -411,104 +516,278 @@ fn spread(delay: Duration, percent: u8, rng: &mut impl Rng) -> Duration {
     delay.mul_f64(1.0 + rng.random_range(-spread..=spread))
 }
 
-impl TargetRunner {
-    fn jittered(&mut self, delay: Duration) -> Duration {
-        spread(delay, self.spread_percent, &mut self.rng)
+/// Check tasks in flight; aborted when the set is dropped (with the driver).
+#[derive(Default)]
+struct InFlight(HashMap<Job, JoinHandle<()>>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.values().for_each(JoinHandle::abort);
+    }
+}
+
+/// The scheduling task's state. Only the driver task touches it.
+struct Driver {
+    cap: usize,
+    spread_percent: u8,
+    changes: mpsc::UnboundedSender<StateChange>,
+    runners: HashMap<Job, Runner>,
+    /// Pending checks by due time; an entry is live only while `queued` holds its
+    /// sequence number for the job (rescheduling or removing leaves a stale entry,
+    /// skipped when it comes up).
+    queue: BinaryHeap<Reverse<(Instant, u64, JobKey)>>,
+    queued: HashMap<Job, u64>,
+    seq: u64,
+    /// Checks started but not finished: moved to their own task.
+    in_flight: InFlight,
+    done_tx: mpsc::UnboundedSender<(Job, CheckResult)>,
+    done_rx: mpsc::UnboundedReceiver<(Job, CheckResult)>,
+}
+
+/// A job, ordered so that it can sit in the queue's key (ties are broken by sequence
+/// number first, so the order of jobs never matters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct JobKey(u64, bool);
+
+impl From<Job> for JobKey {
+    fn from(j: Job) -> Self {
+        JobKey(j.target.0, j.agent)
+    }
+}
+
+impl From<JobKey> for Job {
+    fn from(k: JobKey) -> Self {
+        Job {
+            target: TargetId(k.0),
+            agent: k.1,
+        }
+    }
+}
+
+impl Driver {
+    fn new(cap: usize, spread_percent: u8, changes: mpsc::UnboundedSender<StateChange>) -> Self {
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        Driver {
+            cap,
+            spread_percent,
+            changes,
+            runners: HashMap::new(),
+            queue: BinaryHeap::new(),
+            queued: HashMap::new(),
+            seq: 0,
+            in_flight: InFlight::default(),
+            done_tx,
+            done_rx,
+        }
     }
 
-    async fn run(mut self) {
-        // The first check of each target falls at a random point of its first interval,
-        // so thousands of targets added together do not all fire at once.
-        let inter = match self.role {
-            Role::Health => self.state.lock().machine.timing().inter,
-            Role::Agent { inter } => inter,
-        };
-        let mut due = Instant::now() + inter.mul_f64(self.rng.random_range(0.0..1.0));
-        let wake = self.wake.clone();
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let sleep = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(sleep);
+        let mut armed: Option<Instant> = None;
         loop {
-            // Only the health runner answers wake-ups: they are about its schedule.
-            let woken = async {
-                match self.role {
-                    Role::Health => wake.notified().await,
-                    Role::Agent { .. } => std::future::pending().await,
-                }
+            let now = Instant::now();
+            self.start_due(now);
+            let next = if self.in_flight.0.len() < self.cap {
+                self.next_due()
+            } else {
+                None // at the cap: a finishing check wakes us
             };
+            if let Some(at) = next
+                && armed != Some(at)
+            {
+                sleep.as_mut().reset(at);
+                armed = Some(at);
+            }
             tokio::select! {
-                _ = tokio::time::sleep_until(due) => {}
-                _ = woken => {
-                    // Observed errors changed the schedule; wait the new, shorter delay.
-                    due = Instant::now() + self.state.lock().machine.next_delay();
-                    continue;
+                biased;
+                command = commands.recv() => match command {
+                    Some(c) => self.obey(c),
+                    None => return, // the monitor is gone
+                },
+                Some((job, result)) = self.done_rx.recv() => {
+                    self.in_flight.0.remove(&job);
+                    self.record(job, result);
+                }
+                () = &mut sleep, if next.is_some() => {
+                    armed = None;
                 }
             }
-            let result = {
-                let Ok(_permit) = self.permits.acquire().await else {
-                    return;
-                };
-                self.check.run(self.addr, self.timeouts).await
-            };
-            let next = match self.role {
-                Role::Health => self.record(result),
-                Role::Agent { inter } => {
-                    self.record_agent(result);
-                    inter
+            // Take whatever else is waiting before looking at the clock again.
+            while let Ok(c) = commands.try_recv() {
+                self.obey(c);
+            }
+            while let Ok((job, result)) = self.done_rx.try_recv() {
+                self.in_flight.0.remove(&job);
+                self.record(job, result);
+            }
+        }
+    }
+
+    fn obey(&mut self, command: Command) {
+        match command {
+            Command::Add(job, runner, due) => {
+                self.runners.insert(job, *runner);
+                self.enqueue(job, due);
+            }
+            Command::Remove(target) => {
+                for agent in [false, true] {
+                    let job = Job { target, agent };
+                    self.runners.remove(&job);
+                    self.queued.remove(&job);
+                    if let Some(task) = self.in_flight.0.remove(&job) {
+                        task.abort();
+                    }
                 }
+            }
+            Command::Wake(target) => {
+                let job = Job {
+                    target,
+                    agent: false,
+                };
+                // A check in flight reschedules itself when it finishes.
+                if !self.queued.contains_key(&job) {
+                    return;
+                }
+                if let Some(r) = self.runners.get_mut(&job) {
+                    r.due = Instant::now() + r.state.lock().machine.next_delay();
+                    let due = r.due;
+                    self.enqueue(job, due);
+                }
+            }
+        }
+    }
+
+    fn enqueue(&mut self, job: Job, due: Instant) {
+        self.seq += 1;
+        self.queued.insert(job, self.seq);
+        self.queue.push(Reverse((due, self.seq, job.into())));
+    }
+
+    /// The earliest live due time, dropping stale entries on the way.
+    fn next_due(&mut self) -> Option<Instant> {
+        while let Some(Reverse((due, seq, key))) = self.queue.peek() {
+            if self.queued.get(&Job::from(*key)) == Some(seq) {
+                return Some(*due);
+            }
+            self.queue.pop();
+        }
+        None
+    }
+
+    /// Starts every check due at `now`, while the cap allows.
+    fn start_due(&mut self, now: Instant) {
+        while self.in_flight.0.len() < self.cap {
+            match self.next_due() {
+                Some(due) if due <= now => {}
+                _ => return,
+            }
+            let Some(Reverse((_, _, key))) = self.queue.pop() else {
+                return;
             };
-            // Intervals run from when the check was due, so neither check duration nor a
-            // late wake-up on a busy machine makes the rate drift; a check slower than
-            // its interval runs back to back.
-            due = (due + self.jittered(next)).max(Instant::now());
+            let job = Job::from(key);
+            self.queued.remove(&job);
+            let Some(r) = self.runners.get(&job) else {
+                continue;
+            };
+            let (check, addr, timeouts) = (r.check.clone(), r.addr, r.timeouts);
+            let mut probe: CheckFuture = Box::pin(async move { check.run(addr, timeouts).await });
+            // One poll in place: most connect checks on a fast network end here.
+            let mut cx = Context::from_waker(Waker::noop());
+            match probe.as_mut().poll(&mut cx) {
+                Poll::Ready(result) => self.record(job, result),
+                Poll::Pending => {
+                    let done = self.done_tx.clone();
+                    let task = tokio::spawn(async move {
+                        let result = probe.await;
+                        let _ = done.send((job, result));
+                    });
+                    self.in_flight.0.insert(job, task);
+                }
+            }
         }
     }
 
-    fn record_agent(&mut self, result: CheckResult) {
-        let Some(reply) = result.agent.clone() else {
-            return;
+    /// Feeds a finished check to its target and queues the next one.
+    fn record(&mut self, job: Job, result: CheckResult) {
+        let Some(r) = self.runners.get_mut(&job) else {
+            return; // removed while the check ran
         };
-        let now = Instant::now().into_std();
-        let mut st = self.state.lock();
-        if let Some(percent) = reply.weight_percent {
-            st.weight = Some(WeightHint::Percent(percent));
-        }
-        let transition = st.machine.set_agent_down(now, reply.forces_down());
-        st.agent = Some(reply);
-        if let Some(t) = transition {
-            let _ = self.changes.send(StateChange {
-                target: self.id,
-                addr: self.addr,
-                from: t.from,
-                to: t.to,
-                cause: t.cause,
-                result: Some(result),
-                at: t.at,
-            });
-        }
+        let next = match r.role {
+            Role::Health => record_health(job.target, r, result, &self.changes),
+            Role::Agent { inter } => {
+                record_agent(job.target, r, result, &self.changes);
+                inter
+            }
+        };
+        // Intervals run from when the check was due, so neither check duration nor a
+        // late wake-up on a busy machine makes the rate drift; a check slower than its
+        // interval runs back to back.
+        let jittered = spread(next, self.spread_percent, &mut r.rng);
+        r.due = (r.due + jittered).max(Instant::now());
+        let due = r.due;
+        self.enqueue(job, due);
     }
+}
 
-    fn record(&mut self, result: CheckResult) -> Duration {
-        let now = Instant::now().into_std();
-        let mut st = self.state.lock();
-        let transition = st.machine.record(now, result.passed());
-        if result.weight.is_some() {
-            st.weight = result.weight;
-        }
-        if result.agent.is_some() {
-            st.agent = result.agent.clone();
-        }
-        if let Some(t) = transition {
-            let _ = self.changes.send(StateChange {
-                target: self.id,
-                addr: self.addr,
-                from: t.from,
-                to: t.to,
-                cause: t.cause,
-                result: Some(result.clone()),
-                at: t.at,
-            });
-        }
-        st.last = Some(result);
-        st.machine.next_delay()
+fn record_agent(
+    id: TargetId,
+    r: &Runner,
+    result: CheckResult,
+    changes: &mpsc::UnboundedSender<StateChange>,
+) {
+    let Some(reply) = result.agent.clone() else {
+        return;
+    };
+    let now = Instant::now().into_std();
+    let mut st = r.state.lock();
+    if let Some(percent) = reply.weight_percent {
+        st.weight = Some(WeightHint::Percent(percent));
     }
+    let transition = st.machine.set_agent_down(now, reply.forces_down());
+    st.agent = Some(reply);
+    if let Some(t) = transition {
+        let _ = changes.send(StateChange {
+            target: id,
+            addr: r.addr,
+            from: t.from,
+            to: t.to,
+            cause: t.cause,
+            result: Some(result),
+            at: t.at,
+        });
+    }
+}
+
+/// Records a health check result; returns the delay before the next check.
+fn record_health(
+    id: TargetId,
+    r: &Runner,
+    result: CheckResult,
+    changes: &mpsc::UnboundedSender<StateChange>,
+) -> Duration {
+    let now = Instant::now().into_std();
+    let mut st = r.state.lock();
+    let transition = st.machine.record(now, result.passed());
+    if result.weight.is_some() {
+        st.weight = result.weight;
+    }
+    if result.agent.is_some() {
+        st.agent = result.agent.clone();
+    }
+    if let Some(t) = transition {
+        let _ = changes.send(StateChange {
+            target: id,
+            addr: r.addr,
+            from: t.from,
+            to: t.to,
+            cause: t.cause,
+            result: Some(result.clone()),
+            at: t.at,
+        });
+    }
+    st.last = Some(result);
+    st.machine.next_delay()
 }
 
 #[cfg(test)]

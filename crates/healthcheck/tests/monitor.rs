@@ -227,6 +227,14 @@ async fn many_targets_on_one_monitor() {
                     .iter()
                     .all(|s| s.last_status == Some(CheckStatus::L4Ok))
             );
+            // The totals agree with the snapshots (checks only grow in between).
+            let counted: u64 = snaps.iter().map(|s| s.checks).sum();
+            let totals = monitor.totals();
+            assert_eq!(
+                (totals.targets, totals.down, totals.failures),
+                (count, 0, 0)
+            );
+            assert!(totals.checks >= counted, "{} < {counted}", totals.checks);
             break;
         }
         assert!(
@@ -243,6 +251,7 @@ async fn many_targets_on_one_monitor() {
         assert!(monitor.remove(id));
     }
     assert!(monitor.is_empty());
+    assert_eq!(monitor.totals(), healthcheck::MonitorTotals::default());
 }
 
 #[test]

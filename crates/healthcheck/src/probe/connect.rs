@@ -133,12 +133,9 @@ impl Connected {
         let Self::Ready(socket) = self else {
             return;
         };
+        // The disconnect leaves ECONNRESET pending on the socket; the next connect
+        // clears it (tcp_connect_init), so it is not read here: one system call less.
         if rustix::net::connect_unspec(&socket).is_err() {
-            return;
-        }
-        // The disconnect leaves ECONNRESET pending; reading it clears it so the next
-        // check does not mistake it for its own failure.
-        if socket.take_error().is_err() {
             return;
         }
         let mut pool = pool_for(target).lock();
@@ -174,7 +171,9 @@ where
     S: AsyncRead + Unpin,
     F: FnMut(&[u8]) -> bool,
 {
-    let mut chunk = [0u8; 4096];
+    // Reads land straight in `buf` (no buffer of its own held across the await, which
+    // would make every probe's future, and so every check, 4 KiB bigger).
+    const CHUNK: usize = 4096;
     loop {
         if done(buf) {
             return Ok(());
@@ -182,12 +181,15 @@ where
         if buf.len() >= limit {
             return Err(ReadStop::Limit);
         }
-        let want = chunk.len().min(limit - buf.len());
-        match timeout_at(deadline, stream.read(&mut chunk[..want])).await {
+        let old = buf.len();
+        buf.resize(old + CHUNK.min(limit - old), 0);
+        let read = timeout_at(deadline, stream.read(&mut buf[old..])).await;
+        buf.truncate(old + read.as_ref().map_or(0, |r| *r.as_ref().unwrap_or(&0)));
+        match read {
             Err(_) => return Err(ReadStop::Timeout),
             Ok(Err(e)) => return Err(ReadStop::Error(e.to_string())),
             Ok(Ok(0)) => return Err(ReadStop::Eof),
-            Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+            Ok(Ok(_)) => {}
         }
     }
 }

@@ -121,14 +121,17 @@ impl Check {
     /// `timeouts.connect + timeouts.check`.
     pub async fn run(&self, target: SocketAddr, timeouts: Timeouts) -> CheckResult {
         let start = Instant::now();
+        // Probes that always talk keep their big futures (buffers, TLS state) on the
+        // heap, so that this future, which the monitor creates for every check, stays
+        // as small as a plain connect check needs.
         let mut result = match &self.kind {
             CheckKind::Tcp(c) => c.run(target, timeouts).await,
-            CheckKind::Http(c) => c.run(target, timeouts).await,
-            CheckKind::Agent(c) => c.run(target, timeouts).await,
-            CheckKind::Script(c) => c.run(target, timeouts).await,
-            CheckKind::Icmp(c) => c.run(target, timeouts).await,
-            CheckKind::Udp(c) => c.run(target, timeouts).await,
-            CheckKind::Dns(c) => c.run(target, timeouts).await,
+            CheckKind::Http(c) => Box::pin(c.run(target, timeouts)).await,
+            CheckKind::Agent(c) => Box::pin(c.run(target, timeouts)).await,
+            CheckKind::Script(c) => Box::pin(c.run(target, timeouts)).await,
+            CheckKind::Icmp(c) => Box::pin(c.run(target, timeouts)).await,
+            CheckKind::Udp(c) => Box::pin(c.run(target, timeouts)).await,
+            CheckKind::Dns(c) => Box::pin(c.run(target, timeouts)).await,
         };
         result.duration = start.elapsed();
         result

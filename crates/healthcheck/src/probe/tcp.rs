@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 use tokio_rustls::TlsConnector;
 
@@ -104,6 +105,12 @@ impl TcpCheck {
             Ok(s) => s,
             Err(r) => return r,
         };
+        // On the heap: a plain connect check should not carry this part's size.
+        Box::pin(self.talk(stream, target, timeouts)).await
+    }
+
+    /// The TLS handshake (if any) and the send/expect steps.
+    async fn talk(&self, stream: TcpStream, target: SocketAddr, timeouts: Timeouts) -> CheckResult {
         let deadline = Instant::now() + timeouts.check;
         let Some(tls) = &self.tls else {
             return self.exchange(stream, deadline).await;
