@@ -13,12 +13,15 @@
 //! - **Async probes.** [`Check`] is built from a [`CheckSpec`] (bad regexes, hex or a
 //!   missing script fail here, not later) and run against one address; it returns a
 //!   [`CheckResult`] with a HAProxy status code, a duration and a description.
-//! - **The driver.** [`Monitor`] owns one small task per target (two with an
-//!   [`AgentTrack`]). Each task loops: sleep until the next check is due (the machine's
-//!   delay from the last check's start, plus spread-checks jitter; sooner when observed
-//!   traffic errors ask for `fastinter`) → take a permit from the cap on concurrent
-//!   checks → run the probe → feed the result to the machine → publish a
-//!   [`StateChange`] if the state flipped and refresh the target's [`TargetSnapshot`].
+//! - **The driver.** [`Monitor`] runs every check of every target (two per target with
+//!   an [`AgentTrack`]) from one scheduling task and one queue ordered by due time:
+//!   sleep until the first check is due (the machine's delay from the last check's
+//!   start, plus spread-checks jitter; sooner when observed traffic errors ask for
+//!   `fastinter`) → start every due check while under the cap on checks in flight,
+//!   polling it once in place (a connect check on a fast network ends there) and
+//!   moving it to a task of its own only if it must wait → feed the result to the
+//!   machine → publish a [`StateChange`] if the state flipped and refresh the target's
+//!   [`TargetSnapshot`]. 10,000 targets cost about 16 MB.
 //!
 //! # Example: the pure machine
 //!
