@@ -17,7 +17,7 @@ use raft_kv::raft::{
 };
 use raft_kv::storage::frame::{self, FRAME_HEADER_LEN, FrameScan};
 use raft_kv::storage::segment::{SEGMENT_HEADER_LEN, scan_segment};
-use raft_kv::storage::{SnapshotFile, StoredSnapshot};
+use raft_kv::storage::{SNAPSHOT_FORMAT_VERSION, SnapshotFile, StoredSnapshot};
 use raft_kv::transport::wire;
 
 use crate::ByteReader;
@@ -405,10 +405,13 @@ pub fn wire_stream(data: &[u8]) {
     }
 }
 
-/// The snapshot file's payload (inside the checked-file wrapper) for `stored`.
+/// The snapshot file's payload (inside the checked-file wrapper) for `stored`, in the
+/// format `SnapshotFile::save` writes.
 pub fn encode_snapshot_payload(stored: &StoredSnapshot) -> Vec<u8> {
     let meta = stored.snapshot.meta.to_bytes();
     let mut out = Vec::new();
+    out.extend_from_slice(&u32::MAX.to_le_bytes());
+    out.extend_from_slice(&SNAPSHOT_FORMAT_VERSION.to_le_bytes());
     out.extend_from_slice(&(meta.len() as u32).to_le_bytes());
     out.extend_from_slice(&meta);
     out.extend_from_slice(&stored.discard_before.0.to_le_bytes());
@@ -457,8 +460,12 @@ pub fn snapshot_file(data: &[u8]) {
         return;
     };
     let payload = encode_snapshot_payload(&stored);
+    // A version-0 file lacks the 8-byte version header and the (empty) member context
+    // count, which rewriting it in the current format adds.
+    let version_0 = file.get(20..24).is_some_and(|first| first != [0xff; 4]);
+    let growth = if version_0 { 9 } else { 0 };
     assert!(
-        payload.len() <= file.len(),
+        payload.len() <= file.len() + growth,
         "canonical form is never longer"
     );
     let again = load_snapshot_file(&wrap_checked_file(&payload)).expect("re-encoded loads");

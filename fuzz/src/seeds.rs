@@ -26,6 +26,7 @@ fn messages() -> Vec<Message> {
         conf_state: ConfState {
             voters: vec![1, 2, 3],
             learners: vec![9],
+            contexts: [(9, Bytes::from_static(b"127.0.0.1:7009"))].into(),
         },
     };
     let bodies = vec![

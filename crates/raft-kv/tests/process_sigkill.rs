@@ -4,6 +4,11 @@
 //! three are killed at once and restarted. Afterwards every acknowledged
 //! write must be present, with its value, on every node.
 //!
+//! A second scenario adds a fourth member at run time, lets every node compact
+//! its log past that change, and restarts the original members with the
+//! original `--peers`: they must still reach the fourth member, whose address
+//! only the replicated membership (now in their snapshots) knows.
+//!
 //! Every process is killed by a guard, also when the test fails; every wait is
 //! on a condition with a deadline. `HAKIT_PROCESS_KILLS` sets the number of
 //! kill/restart rounds (default 3).
@@ -418,14 +423,16 @@ fn put_via_leader(clients: &[(u64, SocketAddr)], key: &str, value: &str) {
     }
 }
 
-fn member_change(clients: &[(u64, SocketAddr)], line: &str) {
+/// Asks the leader for a membership change until it is committed; returns
+/// the change's log index.
+fn member_change(clients: &[(u64, SocketAddr)], line: &str) -> u64 {
     let start = Instant::now();
     loop {
         if let Some(addr) = leader_client_addr(clients)
             && let Ok((answer, _)) = request(addr, line)
-            && answer.starts_with("OK ")
+            && let Some(index) = answer.strip_prefix("OK ")
         {
-            return;
+            return index.parse().expect("OK <index>");
         }
         assert!(
             start.elapsed() < PROGRESS_DEADLINE,
@@ -495,6 +502,104 @@ fn a_process_joins_is_promoted_and_another_leaves() {
                 Some("y"),
                 "node {id}"
             );
+        }
+    }
+}
+
+/// Members added at run time are reachable after a restart from a snapshot
+/// that covers their addition, with `--peers` listing only the original three.
+#[test]
+fn a_member_added_at_run_time_is_reached_after_compaction_and_restart() {
+    // Snapshot every 20 entries so the membership changes are soon compacted away.
+    const SNAPSHOT_EVERY: &[&str] = &["--snapshot-every", "20"];
+    let mut cluster = start_cluster_of(4, 0);
+    let original_peers = cluster
+        .nodes
+        .iter()
+        .take(3)
+        .map(|n| format!("{}={}", n.id, n.peer_addr))
+        .collect::<Vec<_>>()
+        .join(",");
+    for node in cluster.nodes.iter_mut().take(3) {
+        node.spawn_with(&original_peers, SNAPSHOT_EVERY);
+    }
+    let all: Vec<(u64, SocketAddr)> = cluster
+        .nodes
+        .iter()
+        .map(|n| (n.id, n.client_addr))
+        .collect();
+    let first_three = all[..3].to_vec();
+    wait_until("a leader", STARTUP_DEADLINE, || {
+        leader_client_addr(&first_three).is_some()
+    });
+    for i in 0..10 {
+        put_via_leader(&first_three, &format!("before{i}"), "x");
+    }
+
+    // The fourth member joins; only the membership change tells the others
+    // its address.
+    let peers = cluster.peers_arg.clone();
+    cluster.nodes[3].spawn_with(&peers, &[&["--join"], SNAPSHOT_EVERY].concat());
+    let fourth = cluster.nodes[3].client_addr;
+    wait_until("the fourth node to answer", STARTUP_DEADLINE, || {
+        status(fourth).is_some()
+    });
+    let fourth_peer = cluster.nodes[3].peer_addr;
+    member_change(&first_three, &format!("MEMBER ADD-LEARNER 4 {fourth_peer}"));
+    wait_until("the learner to catch up", PROGRESS_DEADLINE, || {
+        get(fourth, "before9").as_deref() == Some("x")
+    });
+    let promoted_at = member_change(&first_three, "MEMBER PROMOTE 4");
+
+    // Compaction: every original member snapshots past both changes.
+    for i in 0..60 {
+        put_via_leader(&all, &format!("middle{i}"), "y");
+    }
+    wait_until("snapshots covering the changes", PROGRESS_DEADLINE, || {
+        first_three
+            .iter()
+            .all(|&(_, addr)| status(addr).is_some_and(|s| number(&s, "snapshot") > promoted_at))
+    });
+
+    // Restart two originals from their snapshots with the original --peers,
+    // and leave the third down: of the voters {1, 2, 3, 4}, the three running
+    // ones can elect a leader and commit only if nodes 2 and 3 talk to node 4.
+    for node in cluster.nodes.iter_mut().take(3) {
+        node.kill();
+    }
+    for node in cluster.nodes.iter_mut().skip(1).take(2) {
+        node.spawn_with(&original_peers, SNAPSHOT_EVERY);
+    }
+    let running = all[1..].to_vec();
+    for &(id, addr) in &running[..2] {
+        wait_until("a restarted node to answer", STARTUP_DEADLINE, || {
+            status(addr).is_some()
+        });
+        let restarted = status(addr).expect("status");
+        assert!(
+            number(&restarted, "snapshot") > promoted_at,
+            "node {id} restarted from a snapshot covering the changes: {restarted:?}"
+        );
+    }
+    for i in 0..10 {
+        put_via_leader(&running, &format!("after{i}"), "z");
+    }
+    for &(id, addr) in &running {
+        let mut contents = None;
+        wait_until("a linearizable dump", PROGRESS_DEADLINE, || {
+            contents = dump(addr);
+            contents.is_some()
+        });
+        let contents = contents.unwrap_or_default();
+        for (prefix, count, value) in [("before", 10, "x"), ("middle", 60, "y"), ("after", 10, "z")]
+        {
+            for i in 0..count {
+                assert_eq!(
+                    contents.get(&format!("{prefix}{i}")).map(String::as_str),
+                    Some(value),
+                    "node {id}, {prefix}{i}"
+                );
+            }
         }
     }
 }

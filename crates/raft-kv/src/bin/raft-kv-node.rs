@@ -11,8 +11,10 @@
 //! `--join` starts a node that is not yet a member: `--peers` lists the
 //! current members and this node; a client then asks the leader for
 //! `MEMBER ADD-LEARNER <id> <peer-addr>` and later `MEMBER PROMOTE <id>`.
-//! On restart, `--peers` must list the current members (addresses of members
-//! added later are not kept across log compaction).
+//! On restart, `--peers` needs to list only the members it listed at the
+//! start: the addresses of members added later are part of the replicated
+//! membership (the log, then snapshots), and where both name a member the
+//! committed address wins.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

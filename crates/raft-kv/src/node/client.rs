@@ -8,7 +8,8 @@
 //!                     ->  OK <index> | ERR NOTLEADER <id or -> | ERR <reason>
 //! DUMP                ->  DUMP <n>, then n lines `<key> <value>` (after one read barrier)
 //! STATUS              ->  STATUS id=<id> role=<role> term=<t> leader=<id or -> commit=<i>
-//!                         applied=<i> last=<i> readies=<n> commit_batches=<n> syncs=<n>
+//!                         applied=<i> last=<i> snapshot=<i> readies=<n> commit_batches=<n>
+//!                         syncs=<n>
 //! ```
 //!
 //! `OK` is sent only after the put is committed and applied on this node; a
@@ -162,7 +163,7 @@ async fn answer(node: &NodeHandle<KvMachine>, line: &str, request_timeout: Durat
         (Some("STATUS"), None, None, None) => {
             let s = node.status();
             format!(
-                "STATUS id={} role={:?} term={} leader={} commit={} applied={} last={} readies={} commit_batches={} syncs={}",
+                "STATUS id={} role={:?} term={} leader={} commit={} applied={} last={} snapshot={} readies={} commit_batches={} syncs={}",
                 s.id,
                 s.role,
                 s.term,
@@ -170,6 +171,7 @@ async fn answer(node: &NodeHandle<KvMachine>, line: &str, request_timeout: Durat
                 s.commit,
                 s.applied,
                 s.last_index,
+                s.snapshot_index,
                 s.readies,
                 s.commit_batches,
                 s.wal_syncs

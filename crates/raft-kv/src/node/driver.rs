@@ -43,6 +43,9 @@ pub struct NodeConfig {
     /// This node's id.
     pub id: NodeId,
     /// Every member of the initial cluster with its peer address (this node included).
+    /// Members added later need not be listed: their addresses are committed with
+    /// the change that added them and kept in snapshots. Where both name a member,
+    /// the committed address wins.
     pub members: Vec<(NodeId, SocketAddr)>,
     /// Where the WAL and snapshots live.
     pub data_dir: PathBuf,
@@ -193,7 +196,9 @@ where
     /// Proposes a single-server membership change; answers once it is
     /// committed and applied here. For `AddVoter` and `AddLearner`, put the new
     /// member's peer address (`IP:port`, UTF-8) in `change.context` so every
-    /// node can reach it.
+    /// node can reach it: the address becomes part of the replicated membership
+    /// ([`ConfState::contexts`]), which snapshots carry, so nodes that restart
+    /// from a snapshot or receive one still know it.
     pub async fn change_membership(&self, change: ConfChange) -> Result<Index, NodeError> {
         let (reply, answer) = oneshot::channel();
         self.requests
@@ -280,13 +285,13 @@ where
     raft_config.seed = seed_for(config.id);
     let raw = RawNode::new(raft_config, storage)?;
 
-    let peers = config
-        .members
-        .iter()
-        .filter(|(id, _)| *id != config.id)
-        .copied();
-    let (transport, inbox) =
-        Transport::start(config.id, peer_listener, peers, config.transport.clone())?;
+    let peer_addrs = peer_addresses(config.id, &config.members, raw.conf_state());
+    let (transport, inbox) = Transport::start(
+        config.id,
+        peer_listener,
+        peer_addrs.iter().map(|(&id, &addr)| (id, addr)),
+        config.transport.clone(),
+    )?;
     let (requests_tx, requests) = mpsc::channel(4096);
     let mut driver = Driver {
         raw,
@@ -302,6 +307,7 @@ where
         confirmed_reads: Vec::new(),
         next_read: 0,
         snapshot_every: config.snapshot_every,
+        peer_addrs,
         counters: Counters::default(),
         tick: config.tick,
     };
@@ -317,6 +323,41 @@ where
         task,
         torn_tail,
     })
+}
+
+/// Where to reach each peer: the addresses the cluster committed for members added at run
+/// time (kept in the membership's contexts, so they survive log compaction), and the
+/// configured `members` for the rest (the bootstrap members, and a joining node's peers).
+/// A committed address wins over a configured one: it is what the cluster agreed on, and
+/// `--peers` may be stale.
+fn peer_addresses(
+    id: NodeId,
+    members: &[(NodeId, SocketAddr)],
+    conf: &ConfState,
+) -> BTreeMap<NodeId, SocketAddr> {
+    let mut addrs: BTreeMap<NodeId, SocketAddr> = members.iter().copied().collect();
+    for (&member, context) in &conf.contexts {
+        let Some(addr) = parse_peer_address(context) else {
+            continue;
+        };
+        if let Some(configured) = addrs.insert(member, addr)
+            && configured != addr
+        {
+            tracing::warn!(
+                member,
+                %configured,
+                committed = %addr,
+                "the configured peer address differs from the committed one; using the committed one"
+            );
+        }
+    }
+    addrs.remove(&id);
+    addrs
+}
+
+/// A member's peer address as a membership change carries it (`IP:port`, UTF-8).
+fn parse_peer_address(context: &[u8]) -> Option<SocketAddr> {
+    std::str::from_utf8(context).ok()?.parse().ok()
 }
 
 fn seed_for(id: NodeId) -> u64 {
@@ -375,6 +416,8 @@ struct Driver<M: StateMachine> {
     confirmed_reads: Vec<(Index, ReadFn<M>)>,
     next_read: u64,
     snapshot_every: u64,
+    /// The address the transport uses for each peer.
+    peer_addrs: BTreeMap<NodeId, SocketAddr>,
     counters: Counters,
     tick: Duration,
 }
@@ -519,6 +562,15 @@ where
         }
         // New members must be reachable before this Ready's messages go out:
         // the core starts replicating to them in the Ready that commits them.
+        // A snapshot from the leader may name members this node has never
+        // seen a change for (the entries adding them were compacted away).
+        if let Some(snapshot) = ready.snapshot.as_ref().filter(|_| installed) {
+            for (&member, context) in &snapshot.meta.conf_state.contexts {
+                if let Some(addr) = parse_peer_address(context) {
+                    self.connect_peer(member, addr);
+                }
+            }
+        }
         for entry in &ready.committed_entries {
             if entry.kind == EntryKind::ConfChange {
                 self.connect_member(&entry.data);
@@ -593,14 +645,21 @@ where
             change.kind,
             ConfChangeKind::AddVoter | ConfChangeKind::AddLearner
         ) {
-            let addr = std::str::from_utf8(&change.context)
-                .ok()
-                .and_then(|s| s.parse::<SocketAddr>().ok());
             // A promotion carries no address: the peer is known already.
-            if let Some(addr) = addr {
-                self.transport.add_peer(change.node_id, addr);
+            if let Some(addr) = parse_peer_address(&change.context) {
+                self.connect_peer(change.node_id, addr);
             }
         }
+    }
+
+    /// Points the transport at `addr` for `member`, unless it already is
+    /// (re-adding a peer would drop its queued messages and reconnect).
+    fn connect_peer(&mut self, member: NodeId, addr: SocketAddr) {
+        if member == self.raw.id() || self.peer_addrs.get(&member) == Some(&addr) {
+            return;
+        }
+        self.peer_addrs.insert(member, addr);
+        self.transport.add_peer(member, addr);
     }
 
     /// Stops talking to a member removed by a committed change (after this
@@ -610,6 +669,7 @@ where
             && change.kind == ConfChangeKind::RemoveNode
             && change.node_id != self.raw.id()
         {
+            self.peer_addrs.remove(&change.node_id);
             self.transport.remove_peer(change.node_id);
         }
     }

@@ -8,6 +8,8 @@
 //!
 //! Tags are part of the on-disk and on-wire format: never renumber them, only add new ones.
 
+use std::collections::BTreeMap;
+
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::message::{Message, MessageBody};
@@ -51,6 +53,14 @@ pub enum DecodeError {
         /// The length read.
         len: u64,
         /// Where.
+        offset: usize,
+    },
+    /// A map's keys were not in strictly increasing order (each map has one encoding).
+    #[error("{what} key at offset {offset} is not greater than the one before")]
+    Unordered {
+        /// Which map.
+        what: &'static str,
+        /// Offset of the offending key.
         offset: usize,
     },
     /// Bytes were left over after a complete value.
@@ -223,9 +233,46 @@ fn encode_meta(m: &SnapshotMeta, buf: &mut BytesMut) {
     put_varint(buf, m.term);
     put_ids(buf, &m.conf_state.voters);
     put_ids(buf, &m.conf_state.learners);
+    put_contexts(buf, &m.conf_state.contexts);
+}
+
+fn put_contexts(buf: &mut BytesMut, contexts: &BTreeMap<NodeId, Bytes>) {
+    put_varint(buf, contexts.len() as u64);
+    for (&id, context) in contexts {
+        put_varint(buf, id);
+        put_bytes(buf, context);
+    }
+}
+
+fn read_contexts(r: &mut Reader<'_>) -> Result<BTreeMap<NodeId, Bytes>, DecodeError> {
+    // An id and an empty context take at least two bytes.
+    let n = r.length("member context map", 2)?;
+    let mut contexts = BTreeMap::new();
+    let mut previous = None;
+    for _ in 0..n {
+        let offset = r.pos;
+        let id = r.varint()?;
+        if previous.is_some_and(|p| id <= p) {
+            return Err(DecodeError::Unordered {
+                what: "member context map",
+                offset,
+            });
+        }
+        previous = Some(id);
+        contexts.insert(id, r.bytes()?);
+    }
+    Ok(contexts)
 }
 
 fn read_meta(r: &mut Reader<'_>) -> Result<SnapshotMeta, DecodeError> {
+    let mut meta = read_meta_without_contexts(r)?;
+    meta.conf_state.contexts = read_contexts(r)?;
+    Ok(meta)
+}
+
+/// The snapshot metadata as written before member contexts existed (snapshot file format
+/// version 0, peer wire version 1).
+fn read_meta_without_contexts(r: &mut Reader<'_>) -> Result<SnapshotMeta, DecodeError> {
     let index = r.varint()?;
     let term = r.varint()?;
     let voters = r.ids()?;
@@ -233,8 +280,21 @@ fn read_meta(r: &mut Reader<'_>) -> Result<SnapshotMeta, DecodeError> {
     Ok(SnapshotMeta {
         index,
         term,
-        conf_state: ConfState { voters, learners },
+        conf_state: ConfState {
+            voters,
+            learners,
+            contexts: BTreeMap::new(),
+        },
     })
+}
+
+/// Decodes [`SnapshotMeta`] in its old form, without member contexts (which come out
+/// empty), as snapshot files of format version 0 hold it.
+pub(crate) fn decode_meta_without_contexts(buf: &[u8]) -> Result<SnapshotMeta, DecodeError> {
+    let mut r = Reader::new(buf);
+    let m = read_meta_without_contexts(&mut r)?;
+    r.finish()?;
+    Ok(m)
 }
 
 impl Codec for Entry {
@@ -540,14 +600,27 @@ mod tests {
         proptest::collection::vec(any::<u64>(), 0..6)
     }
 
+    fn arb_contexts() -> impl Strategy<Value = BTreeMap<u64, Bytes>> {
+        proptest::collection::btree_map(any::<u64>(), arb_bytes(), 0..4)
+    }
+
     fn arb_meta() -> impl Strategy<Value = SnapshotMeta> {
-        (any::<u64>(), any::<u64>(), arb_ids(), arb_ids()).prop_map(
-            |(index, term, voters, learners)| SnapshotMeta {
+        (
+            any::<u64>(),
+            any::<u64>(),
+            arb_ids(),
+            arb_ids(),
+            arb_contexts(),
+        )
+            .prop_map(|(index, term, voters, learners, contexts)| SnapshotMeta {
                 index,
                 term,
-                conf_state: ConfState { voters, learners },
-            },
-        )
+                conf_state: ConfState {
+                    voters,
+                    learners,
+                    contexts,
+                },
+            })
     }
 
     fn arb_body() -> impl Strategy<Value = MessageBody> {
@@ -681,6 +754,43 @@ mod tests {
             HardState::decode(&buf),
             Err(DecodeError::TrailingBytes { count: 1 })
         );
+    }
+
+    #[test]
+    fn member_contexts_must_be_in_increasing_id_order() {
+        let mut meta = SnapshotMeta::default();
+        meta.conf_state.contexts.insert(2, Bytes::from_static(b"b"));
+        meta.conf_state.contexts.insert(5, Bytes::from_static(b"e"));
+        let good = meta.to_bytes();
+        assert_eq!(SnapshotMeta::decode(&good), Ok(meta));
+        // index, term, no voters, no learners, then two contexts: 5 before 2.
+        let swapped = [0, 0, 0, 0, 2, 5, 1, b'e', 2, 1, b'b'];
+        assert_eq!(
+            SnapshotMeta::decode(&swapped),
+            Err(DecodeError::Unordered {
+                what: "member context map",
+                offset: 8
+            })
+        );
+        let repeated = [0, 0, 0, 0, 2, 5, 1, b'e', 5, 1, b'b'];
+        assert!(matches!(
+            SnapshotMeta::decode(&repeated),
+            Err(DecodeError::Unordered { .. })
+        ));
+    }
+
+    #[test]
+    fn metadata_without_contexts_decodes_in_the_old_form_only() {
+        let old = [7, 2, 3, 1, 2, 3, 1, 9];
+        let meta = decode_meta_without_contexts(&old).unwrap();
+        assert_eq!((meta.index, meta.term), (7, 2));
+        assert_eq!(meta.conf_state.voters, vec![1, 2, 3]);
+        assert_eq!(meta.conf_state.learners, vec![9]);
+        assert!(meta.conf_state.contexts.is_empty());
+        assert!(matches!(
+            SnapshotMeta::decode(&old),
+            Err(DecodeError::Truncated { .. })
+        ));
     }
 
     #[test]

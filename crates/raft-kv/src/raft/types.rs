@@ -3,6 +3,8 @@
 //! These types are shared by the consensus core, the write-ahead log and the transport; their
 //! binary form lives in [`super::codec`] and stays stable.
 
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
 
 /// Identifies a member of the cluster. `0` is never a valid id (it is reserved for "none").
@@ -84,16 +86,27 @@ pub struct HardState {
     pub commit: Index,
 }
 
-/// Cluster membership: who votes and who only follows the log.
+/// Cluster membership: who votes and who only follows the log, and what the driver said
+/// about each member when it was added.
 ///
 /// Changes are made one server at a time (see the module documentation of [`super`]), so
 /// there is never an outgoing configuration to track.
+///
+/// `contexts` is replicated state like the rest: it changes only through committed
+/// [`ConfChange`]s (or the bootstrap configuration), and a snapshot carries it in its
+/// [`SnapshotMeta`]. That is why a driver keeps member addresses there: once the log
+/// entries that added a member are compacted away, the snapshot still knows where the
+/// member lives.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ConfState {
     /// Members whose acknowledgements count towards quorums and who may become leader.
     pub voters: Vec<NodeId>,
     /// Members that receive the log but neither vote nor count towards quorums.
     pub learners: Vec<NodeId>,
+    /// Per member, the non-empty [`ConfChange::context`] it was last added with (opaque to
+    /// the core; the node driver stores the member's peer address). A change with an empty
+    /// context (a promotion) keeps the member's context; removing the member drops it.
+    pub contexts: BTreeMap<NodeId, Bytes>,
 }
 
 impl ConfState {
@@ -105,7 +118,13 @@ impl ConfState {
         ConfState {
             voters,
             learners: Vec::new(),
+            contexts: BTreeMap::new(),
         }
+    }
+
+    /// The context a member was added with, if any (see [`ConfState::contexts`]).
+    pub fn context(&self, id: NodeId) -> Option<&Bytes> {
+        self.contexts.get(&id)
     }
 
     /// Whether `id` is a voter.
@@ -137,7 +156,12 @@ impl ConfState {
         match change.kind {
             ConfChangeKind::AddVoter => next.voters.push(id),
             ConfChangeKind::AddLearner => next.learners.push(id),
-            ConfChangeKind::RemoveNode => {}
+            ConfChangeKind::RemoveNode => {
+                next.contexts.remove(&id);
+            }
+        }
+        if change.kind != ConfChangeKind::RemoveNode && !change.context.is_empty() {
+            next.contexts.insert(id, change.context.clone());
         }
         next.voters.sort_unstable();
         next.learners.sort_unstable();
@@ -211,5 +235,42 @@ impl Snapshot {
     /// Whether this is the empty placeholder (no snapshot taken yet).
     pub fn is_empty(&self) -> bool {
         self.meta.index == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(kind: ConfChangeKind, node_id: NodeId, context: &'static [u8]) -> ConfChange {
+        ConfChange {
+            kind,
+            node_id,
+            context: Bytes::from_static(context),
+        }
+    }
+
+    #[test]
+    fn contexts_follow_membership_changes() {
+        let conf = ConfState::with_voters([1, 2, 3]);
+        let added = conf.applied(&change(ConfChangeKind::AddLearner, 4, b"10.0.0.4:7000"));
+        assert_eq!(added.learners, vec![4]);
+        assert_eq!(
+            added.context(4).map(|c| &c[..]),
+            Some(&b"10.0.0.4:7000"[..])
+        );
+        // A promotion carries no context and keeps the one the member was added with.
+        let promoted = added.applied(&change(ConfChangeKind::AddVoter, 4, b""));
+        assert_eq!(promoted.voters, vec![1, 2, 3, 4]);
+        assert_eq!(promoted.contexts, added.contexts);
+        // Re-adding with a new context replaces it (a member that moved).
+        let moved = promoted.applied(&change(ConfChangeKind::AddVoter, 4, b"10.0.0.5:7000"));
+        assert_ne!(moved, promoted);
+        assert_eq!(
+            moved.context(4).map(|c| &c[..]),
+            Some(&b"10.0.0.5:7000"[..])
+        );
+        let removed = moved.applied(&change(ConfChangeKind::RemoveNode, 4, b""));
+        assert_eq!(removed, ConfState::with_voters([1, 2, 3]));
     }
 }

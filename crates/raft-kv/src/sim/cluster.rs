@@ -108,6 +108,14 @@ pub enum SimFailureKind {
     Core(Error),
     /// A message did not survive an encode/decode round trip.
     Codec,
+    /// A node's membership lost (or garbled) the context a member was added with, as
+    /// a driver's address book would after a snapshot that did not carry it.
+    MemberContext {
+        /// The node whose membership is wrong.
+        node: NodeId,
+        /// The member whose context is missing, wrong, or kept after its removal.
+        member: NodeId,
+    },
 }
 
 /// A failed seed, with the command that replays it.
@@ -609,10 +617,16 @@ impl Simulation {
         let Some((kind, node_id)) = change else {
             return;
         };
+        // An added member's "address", as the node driver puts its peer address there;
+        // a promotion carries none, as in the driver.
+        let context = match kind {
+            ConfChangeKind::AddLearner => member_context(node_id),
+            _ => Bytes::new(),
+        };
         let cc = ConfChange {
             kind,
             node_id,
-            context: Bytes::new(),
+            context,
         };
         let Some(r) = self.nodes[i].raft.as_mut() else {
             return;
@@ -805,6 +819,34 @@ impl Simulation {
         Ok(())
     }
 
+    /// Every member added at run time must be known with the context it was added
+    /// with, in the applied membership and in the core's, however the node got there
+    /// (log, snapshot from the leader, restart from its own snapshot); members of the
+    /// bootstrap configuration have none, and removed members keep none.
+    fn check_member_contexts(&self, i: usize) -> Result<(), SimFailure> {
+        let node = &self.nodes[i];
+        let confs = std::iter::once(&node.conf).chain(node.raft.as_ref().map(|r| r.conf_state()));
+        for conf in confs {
+            let bootstrap = 1..=self.opts.initial_voters;
+            for member in conf.members() {
+                let expected = (!bootstrap.contains(&member)).then(|| member_context(member));
+                if conf.context(member) != expected.as_ref() {
+                    return Err(self.fail(SimFailureKind::MemberContext {
+                        node: node.id,
+                        member,
+                    }));
+                }
+            }
+            if let Some(&member) = conf.contexts.keys().find(|&&m| !conf.contains(m)) {
+                return Err(self.fail(SimFailureKind::MemberContext {
+                    node: node.id,
+                    member,
+                }));
+            }
+        }
+        Ok(())
+    }
+
     fn process_readies(&mut self) -> Result<(), SimFailure> {
         for i in 0..self.nodes.len() {
             // Bounded: a node produces a handful of readies per event at most.
@@ -968,6 +1010,7 @@ impl Simulation {
                 .map(u64::from_le_bytes);
             self.complete(id, request_id, value);
         }
+        self.check_member_contexts(i)?;
         // 6. Compact now and then.
         let node = &mut self.nodes[i];
         if node.applied >= node.last_snapshot + self.opts.snapshot_every {
@@ -1005,4 +1048,9 @@ fn apply_record(storage: &mut MemStorage, r: Record) {
 /// Runs one seed with its derived options.
 pub fn run_seed(seed: u64) -> Result<SimReport, SimFailure> {
     Simulation::new(SimOptions::from_seed(seed))?.run()
+}
+
+/// The context the simulation adds member `id` with (standing in for its peer address).
+fn member_context(id: NodeId) -> Bytes {
+    Bytes::from(format!("sim-node-{id}"))
 }

@@ -78,6 +78,20 @@ pub enum StorageError {
         /// The codec's complaint.
         reason: String,
     },
+    /// A file was written in a format version this build does not know (by a newer one).
+    #[error(
+        "{path}: {what} format version {version} is not supported (this build reads up to {supported})"
+    )]
+    UnknownVersion {
+        /// What kind of file it is.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The version it declares.
+        version: u32,
+        /// The newest version this build reads.
+        supported: u32,
+    },
 }
 
 impl StorageError {

@@ -19,5 +19,5 @@ mod wal;
 pub use disk_storage::{DiskStorage, to_raft_error};
 pub use error::StorageError;
 pub use segment::TornTail;
-pub use snapshot_file::{SnapshotFile, StoredSnapshot};
+pub use snapshot_file::{SNAPSHOT_FORMAT_VERSION, SnapshotFile, StoredSnapshot};
 pub use wal::{Wal, WalOptions, WalRecord, WalReplay, WalStats};

@@ -18,7 +18,8 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use crate::raft::{Codec, Message, NodeId};
 
 const HANDSHAKE_MAGIC: [u8; 6] = *b"HKRAFT";
-const WIRE_VERSION: u8 = 1;
+/// Version 2: snapshot metadata carries the members' contexts (their peer addresses).
+const WIRE_VERSION: u8 = 2;
 /// Bytes of the handshake.
 pub const HANDSHAKE_LEN: usize = 16;
 
