@@ -55,7 +55,8 @@ async fn serve_connection(
         r = receive(&mut reader, &inbox, &config, &counters) => r,
     };
     if let Err(e) = result {
-        if !matches!(e, WireError::Io(_)) {
+        // A peer that died mid-frame was not refused.
+        if !matches!(e, WireError::Io(_) | WireError::Truncated { .. }) {
             counters
                 .rejected_connections
                 .fetch_add(1, Ordering::Relaxed);

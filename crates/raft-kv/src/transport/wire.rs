@@ -41,6 +41,17 @@ pub enum WireError {
         /// The limit.
         max: usize,
     },
+    /// The stream ended inside a frame (in its length prefix or its message): the
+    /// peer went away mid-write, or sent garbage. Only an end between frames is clean.
+    #[error("stream ended {received} bytes into a frame's {part} of {expected} bytes")]
+    Truncated {
+        /// The part of the frame being read: `"length prefix"` or `"message"`.
+        part: &'static str,
+        /// Bytes of that part received.
+        received: usize,
+        /// Bytes of that part expected.
+        expected: usize,
+    },
     /// A frame did not decode to a message.
     #[error("undecodable message: {0}")]
     Decode(#[from] crate::raft::DecodeError),
@@ -81,16 +92,24 @@ pub fn encode_frame(message: &Message, out: &mut BytesMut) {
 }
 
 /// Reads one framed message; `Ok(None)` on a clean end of stream between frames.
+/// A stream that ends anywhere inside a frame, even one byte into its length
+/// prefix, is [`WireError::Truncated`].
 pub async fn read_frame<R: AsyncRead + Unpin>(
     reader: &mut R,
     max_len: usize,
     buf: &mut Vec<u8>,
 ) -> Result<Option<Message>, WireError> {
     let mut len = [0u8; 4];
-    match reader.read_exact(&mut len).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e.into()),
+    match read_full(reader, &mut len).await? {
+        0 => return Ok(None),
+        4 => {}
+        received => {
+            return Err(WireError::Truncated {
+                part: "length prefix",
+                received,
+                expected: 4,
+            });
+        }
     }
     let len = u32::from_le_bytes(len) as usize;
     if len > max_len {
@@ -98,6 +117,130 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     }
     buf.clear();
     buf.resize(len, 0);
-    reader.read_exact(buf).await?;
+    let received = read_full(reader, buf).await?;
+    if received < len {
+        return Err(WireError::Truncated {
+            part: "message",
+            received,
+            expected: len,
+        });
+    }
     Ok(Some(Message::decode(buf)?))
+}
+
+/// Fills `buf` unless the stream ends first; returns how many bytes were read.
+async fn read_full<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    buf: &mut [u8],
+) -> Result<usize, std::io::Error> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]).await {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::MessageBody;
+
+    fn frame() -> Vec<u8> {
+        let message = Message {
+            from: 1,
+            to: 2,
+            term: 3,
+            body: MessageBody::TimeoutNow,
+        };
+        let mut out = BytesMut::new();
+        encode_frame(&message, &mut out);
+        out.to_vec()
+    }
+
+    async fn read_all(mut stream: &[u8]) -> (usize, Result<Option<Message>, WireError>) {
+        let mut frames = 0;
+        let mut buf = Vec::new();
+        loop {
+            match read_frame(&mut stream, 1 << 20, &mut buf).await {
+                Ok(Some(_)) => frames += 1,
+                end => return (frames, end),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn an_empty_stream_ends_cleanly() {
+        assert!(matches!(read_all(&[]).await, (0, Ok(None))));
+        let one = frame();
+        assert!(matches!(read_all(&one).await, (1, Ok(None))));
+    }
+
+    #[tokio::test]
+    async fn a_stream_ending_inside_a_length_prefix_is_truncated() {
+        for cut in 1..4 {
+            let mut stream = frame();
+            stream.extend_from_slice(&frame()[..cut]);
+            match read_all(&stream).await {
+                (
+                    1,
+                    Err(WireError::Truncated {
+                        part: "length prefix",
+                        received,
+                        expected: 4,
+                    }),
+                ) => assert_eq!(received, cut),
+                other => panic!("cut after {cut} bytes: {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stream_ending_inside_a_message_is_truncated() {
+        let whole = frame();
+        for cut in 4..whole.len() {
+            match read_all(&whole[..cut]).await {
+                (
+                    0,
+                    Err(WireError::Truncated {
+                        part: "message",
+                        received,
+                        expected,
+                    }),
+                ) => assert_eq!((received, expected), (cut - 4, whole.len() - 4)),
+                other => panic!("cut after {cut} bytes: {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_length_prefix_cut_across_reads_is_reassembled() {
+        // A duplex pipe delivers the prefix a byte at a time.
+        let (mut tx, mut rx) = tokio::io::duplex(1);
+        let whole = frame();
+        let writer = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            for byte in whole {
+                tx.write_all(&[byte]).await.expect("write");
+            }
+        });
+        let mut buf = Vec::new();
+        let message = read_frame(&mut rx, 1 << 20, &mut buf).await.expect("frame");
+        assert!(matches!(
+            message,
+            Some(Message {
+                body: MessageBody::TimeoutNow,
+                ..
+            })
+        ));
+        writer.await.expect("writer");
+        assert!(matches!(
+            read_frame(&mut rx, 1 << 20, &mut buf).await,
+            Ok(None)
+        ));
+    }
 }
