@@ -6,7 +6,8 @@
 #
 # Job: N TCP-connect checks at inter 1 s against 16 loopback listeners that live in a
 # separate process (so only the checker's CPU is counted). Needs `haproxy` (Debian
-# package) for the second half; without it only hakit runs.
+# package) for the second half; without it only hakit runs. When run as root (raw sockets,
+# CAP_NET_RAW) hakit also runs the job with half-open checks (one SYN per check).
 set -euo pipefail
 targets=${1:-10000}
 seconds=${2:-30}
@@ -27,6 +28,11 @@ trap cleanup EXIT
 echo "== hakit healthcheck: $targets targets, $seconds s"
 "$bin" --targets "$targets" --seconds "$seconds" | tee "$work/hakit.txt" | grep -E '^(baseline|total|steady|descriptors)'
 hakit_cpu=$(sed -n 's/^total: .* CPU \([0-9.]*\)% of one core/\1/p' "$work/hakit.txt")
+
+if [ "$(id -u)" = 0 ]; then
+    echo "== hakit healthcheck, half-open (SYN) checks: $targets targets, $seconds s"
+    "$bin" --mode half-open --targets "$targets" --seconds "$seconds" | grep -E '^(total|steady|descriptors)'
+fi
 
 if ! command -v haproxy >/dev/null; then
     echo "haproxy not installed: skipping the comparison"

@@ -1,5 +1,6 @@
-//! Checks for the decoders of `crates/healthcheck`: DNS responses, ICMP echo replies, HTTP
-//! response heads and chunked bodies, and agent-check reply lines.
+//! Checks for the decoders of `crates/healthcheck`: DNS responses, ICMP echo replies, TCP
+//! segments of half-open checks, HTTP response heads and chunked bodies, and agent-check
+//! reply lines.
 //!
 //! Where the crate has no encoder for what it parses, a small reference encoder here writes
 //! the decoded value back out, so the round trip can still be checked.
@@ -7,6 +8,7 @@
 use healthcheck::dns_wire::{self, DnsParseError, DnsResponse};
 use healthcheck::http_response::{self, BodyFraming, HeadError, ResponseHead};
 use healthcheck::icmp_wire::{self, EchoReply};
+use healthcheck::tcp_wire::{self, DecodeError, TcpHeader};
 use healthcheck::{AgentAdminState, AgentOpState, AgentReply};
 
 use crate::ByteReader;
@@ -151,6 +153,116 @@ pub fn icmp(data: &[u8]) {
     assert_eq!(icmp_wire::parse_echo_reply_v6(&request_v6), None);
     request_v6[0] = icmp_wire::ECHO_REPLY_V6;
     assert_eq!(icmp_wire::parse_echo_reply_v6(&request_v6), expected);
+}
+
+/// The TCP header fields at the start of `segment` must be what `parse_segment` gave.
+fn tcp_fields_match(segment: &[u8], h: &TcpHeader) {
+    let u16_at = |i: usize| u16::from_be_bytes([segment[i], segment[i + 1]]);
+    let u32_at =
+        |i: usize| u32::from_be_bytes([segment[i], segment[i + 1], segment[i + 2], segment[i + 3]]);
+    assert_eq!((h.src_port, h.dst_port), (u16_at(0), u16_at(2)));
+    assert_eq!((h.seq, h.ack), (u32_at(4), u32_at(8)));
+    assert_eq!((h.flags, h.window), (segment[13], u16_at(14)));
+    assert!(segment[12] >> 4 >= 5);
+}
+
+/// `healthcheck_tcp`: `tcp_wire::parse_ipv4_packet` and `parse_segment` (the half-open
+/// check's receiver runs them on whatever its raw socket gets). No panic; decoded fields
+/// are the bytes at their offsets; a decoded header re-encodes (with a fresh checksum)
+/// to a packet that decodes equal; cutting a decodable input short is `Truncated`.
+/// Then a header built from the input is encoded over IPv4 and IPv6: checksums verify
+/// and it decodes back equal.
+pub fn tcp(data: &[u8]) {
+    match tcp_wire::parse_ipv4_packet(data) {
+        Ok(seg) => {
+            let ihl = usize::from(data[0] & 0x0f) * 4;
+            assert_eq!(data[0] >> 4, 4);
+            assert_eq!(data[9], tcp_wire::PROTOCOL_TCP);
+            assert_eq!(seg.src.octets(), data[12..16]);
+            assert_eq!(seg.dst.octets(), data[16..20]);
+            tcp_fields_match(&data[ihl..], &seg.tcp);
+            let again = tcp_wire::ipv4_packet(&seg.tcp, seg.src, seg.dst);
+            assert_eq!(
+                tcp_wire::parse_ipv4_packet(&again),
+                Ok(seg),
+                "decode(encode(x)) == x"
+            );
+            let total = usize::from(u16::from_be_bytes([data[2], data[3]]));
+            assert!(matches!(
+                tcp_wire::parse_ipv4_packet(&data[..total - 1]),
+                Err(DecodeError::Truncated { .. })
+            ));
+        }
+        // The TCP header may be what is cut short, inside a whole IPv4 packet.
+        Err(DecodeError::Truncated { needed, got }) => assert!(needed > got && got <= data.len()),
+        Err(_) => {}
+    }
+    match tcp_wire::parse_segment(data) {
+        Ok(h) => {
+            tcp_fields_match(data, &h);
+            let again = tcp_wire::encode_header(&h);
+            assert_eq!(
+                tcp_wire::parse_segment(&again),
+                Ok(h),
+                "decode(encode(x)) == x"
+            );
+            let header_len = usize::from(data[12] >> 4) * 4;
+            assert!(matches!(
+                tcp_wire::parse_segment(&data[..header_len - 1]),
+                Err(DecodeError::Truncated { .. })
+            ));
+        }
+        Err(DecodeError::Truncated { needed, got }) => assert!(needed > got && got == data.len()),
+        Err(_) => {}
+    }
+
+    let mut r = ByteReader::new(data);
+    let header = TcpHeader {
+        src_port: r.u16(),
+        dst_port: r.u16(),
+        seq: u32::from(r.u16()) << 16 | u32::from(r.u16()),
+        ack: u32::from(r.u16()) << 16 | u32::from(r.u16()),
+        flags: r.u8(),
+        window: r.u16(),
+        mss: if r.u8() & 1 == 1 { Some(r.u16()) } else { None },
+    };
+    let mut v4 = [0u8; 4];
+    v4.copy_from_slice(&[r.u8(), r.u8(), r.u8(), r.u8()]);
+    let (src4, dst4) = (
+        std::net::Ipv4Addr::from(v4),
+        std::net::Ipv4Addr::from(r.u16() as u32),
+    );
+    let packet = tcp_wire::ipv4_packet(&header, src4, dst4);
+    assert_eq!(tcp_wire::ipv4_header_checksum(&packet[..20]), 0);
+    assert_eq!(tcp_wire::checksum_v4(src4, dst4, &packet[20..]), 0);
+    let decoded = tcp_wire::parse_ipv4_packet(&packet).expect("own packet decodes");
+    assert_eq!(
+        (decoded.src, decoded.dst, decoded.tcp),
+        (src4, dst4, header)
+    );
+    let mut v6 = [0u8; 16];
+    for b in &mut v6 {
+        *b = r.u8();
+    }
+    let (src6, dst6) = (
+        std::net::Ipv6Addr::from(v6),
+        std::net::Ipv6Addr::from(u128::from(r.u16())),
+    );
+    let packet = tcp_wire::ipv6_packet(&header, src6, dst6);
+    assert_eq!(tcp_wire::checksum_v6(src6, dst6, &packet[40..]), 0);
+    assert_eq!(tcp_wire::parse_segment(&packet[40..]), Ok(header));
+    let isn = header.ack.wrapping_sub(1);
+    let answers = header.answers_syn(isn);
+    let (syn, rst, ack) = (
+        header.flags & tcp_wire::SYN != 0,
+        header.flags & tcp_wire::RST != 0,
+        header.flags & tcp_wire::ACK != 0,
+    );
+    assert_eq!(
+        answers.is_some(),
+        ack && syn != rst,
+        "answers only SYN+ACK or RST+ACK"
+    );
 }
 
 /// The head `head` describes, written with CRLF line ends.

@@ -25,6 +25,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("raft_kv_state_machines", raft_kv::state_machines),
     ("healthcheck_dns", healthcheck::dns),
     ("healthcheck_icmp", healthcheck::icmp),
+    ("healthcheck_tcp", healthcheck::tcp),
     ("healthcheck_http", healthcheck::http_head),
     ("healthcheck_http_chunked", healthcheck::http_chunked),
     ("healthcheck_agent_reply", healthcheck::agent_reply),

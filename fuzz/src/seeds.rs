@@ -275,6 +275,44 @@ pub fn all() -> Vec<Seed> {
     v6[0] = healthcheck::icmp_wire::ECHO_REPLY_V6;
     add("healthcheck_icmp", "v6", v6);
 
+    // TCP: answers to a half-open SYN (SYN-ACK with MSS over IPv4, RST-ACK over IPv4,
+    // a bare SYN-ACK segment with window scale and MSS as an IPv6 raw socket gives it).
+    {
+        use healthcheck::tcp_wire::{self, ACK, RST, SYN, TcpHeader};
+        use std::net::Ipv4Addr;
+        let syn_ack = TcpHeader {
+            src_port: 80,
+            dst_port: 40000,
+            seq: 0x1234_5678,
+            ack: 1001,
+            flags: SYN | ACK,
+            window: 65483,
+            mss: Some(65495),
+        };
+        let (server, us) = (Ipv4Addr::new(127, 0, 0, 1), Ipv4Addr::new(127, 0, 0, 1));
+        add(
+            "healthcheck_tcp",
+            "v4_syn_ack",
+            tcp_wire::ipv4_packet(&syn_ack, server, us),
+        );
+        let rst_ack = TcpHeader {
+            seq: 0,
+            flags: RST | ACK,
+            window: 0,
+            mss: None,
+            ..syn_ack
+        };
+        add(
+            "healthcheck_tcp",
+            "v4_rst_ack",
+            tcp_wire::ipv4_packet(&rst_ack, server, us),
+        );
+        let mut segment = tcp_wire::encode_header(&syn_ack);
+        segment[12] = 8 << 4;
+        segment.extend_from_slice(&[1, 3, 3, 7, 4, 2, 1, 1]);
+        add("healthcheck_tcp", "v6_segment_options", segment);
+    }
+
     // HTTP heads.
     for (name, head) in [
         ("ok_length", &b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nServer: x\r\n\r\nhello"[..]),

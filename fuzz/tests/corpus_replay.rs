@@ -63,6 +63,10 @@ fn seeds_decode_successfully() {
         let ok = match target {
             "raft_kv_message" => Message::decode(&bytes).is_ok(),
             "healthcheck_http" => healthcheck::http_response::parse_head(&bytes).is_ok(),
+            "healthcheck_tcp" if name.starts_with("v4") => {
+                healthcheck::tcp_wire::parse_ipv4_packet(&bytes).is_ok()
+            }
+            "healthcheck_tcp" => healthcheck::tcp_wire::parse_segment(&bytes).is_ok(),
             "healthcheck_agent_reply" => {
                 healthcheck::AgentReply::parse(std::str::from_utf8(&bytes).expect("text")).is_some()
             }

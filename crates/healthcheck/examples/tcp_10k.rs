@@ -1,14 +1,16 @@
-//! Benchmark: 10,000 TCP-connect targets on loopback, inter 1 s, for 30 s.
+//! Benchmark: 10,000 TCP-check targets on loopback, inter 1 s, for 30 s.
 //!
 //! Run with `cargo run --release -p healthcheck --example tcp_10k` (add
-//! `-- --targets N --seconds S --inter-ms M --ports P --cap C` to change the defaults).
+//! `-- --targets N --seconds S --inter-ms M --ports P --cap C` to change the defaults, and
+//! `--mode half-open` to check with one SYN from a raw socket instead of a full
+//! connect; that mode needs root or CAP_NET_RAW).
 //!
 //! The listeners run in a child process (this same program with `--serve`) so that
 //! the CPU figure is the checker's alone. Every second it prints the checker's CPU use
 //! (from /proc/self/stat, user + system) and its open descriptors (/proc/self/fd), then a
 //! summary: CPU as a percent of one core, and the descriptor count's range.
 //! `benches/compare/healthcheck-vs-haproxy.sh` (at the workspace root) runs this and the same job through HAProxy; figures
-//! measured are in `benches/RESULTS.md`.
+//! measured are in `benches/compare/healthcheck-vs-haproxy.md`.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -16,12 +18,21 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use healthcheck::probe::TcpSpec;
+use healthcheck::probe::{HalfOpenSpec, TcpSpec};
 use healthcheck::{
     CheckSpec, CheckTiming, HealthState, Monitor, MonitorConfig, TargetSpec, Timeouts,
 };
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Full TCP connect, reset at once (the default, as HAProxy's connect-only check).
+    Connect,
+    /// One SYN from a raw socket; SYN-ACK or RST is the answer.
+    HalfOpen,
+}
+
 struct Options {
+    mode: Mode,
     targets: usize,
     seconds: u64,
     inter_ms: u64,
@@ -31,6 +42,7 @@ struct Options {
 
 fn parse_options(args: &[String]) -> Result<Options> {
     let mut o = Options {
+        mode: Mode::Connect,
         targets: 10_000,
         seconds: 30,
         inter_ms: 1000,
@@ -40,6 +52,14 @@ fn parse_options(args: &[String]) -> Result<Options> {
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let value = it.next().with_context(|| format!("{flag} needs a value"))?;
+        if flag == "--mode" {
+            o.mode = match value.as_str() {
+                "connect" => Mode::Connect,
+                "half-open" => Mode::HalfOpen,
+                other => bail!("--mode {other}: want connect or half-open"),
+            };
+            continue;
+        }
         let n: u64 = value
             .parse()
             .with_context(|| format!("{flag} {value}: not a number"))?;
@@ -174,7 +194,11 @@ fn main() -> Result<()> {
             spread_checks_percent: 5,
             seed: 1,
         });
-        let check = CheckSpec::Tcp(TcpSpec::default()).build()?;
+        let check = match o.mode {
+            Mode::Connect => CheckSpec::Tcp(TcpSpec::default()),
+            Mode::HalfOpen => CheckSpec::HalfOpen(HalfOpenSpec::default()),
+        }
+        .build()?;
         let timing = CheckTiming {
             inter: Duration::from_millis(o.inter_ms),
             ..CheckTiming::default()
@@ -189,8 +213,16 @@ fn main() -> Result<()> {
             monitor.add(spec)?;
         }
         println!(
-            "{} targets over {} listener ports, inter {} ms, cap {} concurrent, {} s",
-            o.targets, o.ports, o.inter_ms, o.cap, o.seconds
+            "{} {} targets over {} listener ports, inter {} ms, cap {} concurrent, {} s",
+            o.targets,
+            match o.mode {
+                Mode::Connect => "connect",
+                Mode::HalfOpen => "half-open",
+            },
+            o.ports,
+            o.inter_ms,
+            o.cap,
+            o.seconds
         );
         println!(
             "{:>4} {:>9} {:>9} {:>8} {:>7} {:>6}",

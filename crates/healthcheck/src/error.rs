@@ -65,6 +65,15 @@ pub enum Error {
         /// Why the raw socket, the last resort, was refused.
         source: std::io::Error,
     },
+    /// Half-open TCP checks send SYNs from a raw socket, which needs root or the
+    /// CAP_NET_RAW capability; this process has neither.
+    #[error(
+        "half-open TCP checks need a raw socket, which needs CAP_NET_RAW (root or the capability): {source}"
+    )]
+    HalfOpenUnavailable {
+        /// Why the raw socket was refused (usually `EPERM`).
+        source: std::io::Error,
+    },
     /// A monitor was asked to start a target outside a tokio runtime.
     #[error("no tokio runtime to run the checks on")]
     NoRuntime,

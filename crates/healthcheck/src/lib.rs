@@ -68,7 +68,7 @@
 //!
 //! `machine` (rise/fall), `observe` (HAProxy observe/on-error), `outlier` (Envoy
 //! ejection), `status` (codes and results), `agent_reply`, `dns_wire`, `icmp_wire`,
-//! `http_response` (pure codecs), `probe/*` (one file per kind of check), `monitor`
+//! `tcp_wire`, `http_response` (pure codecs), `probe/*` (one file per kind of check), `monitor`
 //! (the driver), `error`.
 
 mod agent_reply;
@@ -82,6 +82,7 @@ mod observe;
 mod outlier;
 pub mod probe;
 mod status;
+pub mod tcp_wire;
 
 pub use agent_reply::{AgentAdminState, AgentOpState, AgentReply};
 pub use error::Error;

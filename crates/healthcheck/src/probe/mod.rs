@@ -9,12 +9,14 @@
 //! TCP-based probes share one connection routine (`connect.rs`) built for thousands of
 //! checks a second: connections close with RST (no TIME_WAIT), a handshake finished
 //! inside `connect()` skips the poller, the last ACK is delayed when the checker speaks
-//! first (as HAProxy does), and connect-only checks reuse their sockets.
+//! first (as HAProxy does), and connect-only checks reuse their sockets. The half-open
+//! check (`half_open.rs`) skips all of that: one SYN from a shared raw socket.
 
 mod agent;
 mod connect;
 mod dns;
 mod expect;
+mod half_open;
 mod http;
 mod icmp;
 mod script;
@@ -33,6 +35,7 @@ use crate::status::CheckResult;
 pub use agent::AgentSpec;
 pub use dns::DnsSpec;
 pub use expect::ExpectSpec;
+pub use half_open::{HalfOpenSpec, half_open_pending};
 pub use http::{HttpExpect, HttpSpec, HttpVersion, StatusRange};
 pub use icmp::IcmpSpec;
 pub use script::ScriptSpec;
@@ -68,6 +71,9 @@ impl Default for Timeouts {
 pub enum CheckSpec {
     /// TCP connect, optionally followed by send/expect steps (HAProxy `tcp-check`).
     Tcp(TcpSpec),
+    /// TCP half-open: one SYN from a raw socket, judged by the SYN-ACK or RST that
+    /// answers it (F5 `tcp_half_open`). Needs root or CAP_NET_RAW.
+    HalfOpen(HalfOpenSpec),
     /// HTTP or HTTPS request with expectations (HAProxy `httpchk`, keepalived `HTTP_GET`).
     Http(HttpSpec),
     /// HAProxy agent check: read one line of weight and state.
@@ -88,6 +94,7 @@ impl CheckSpec {
         Ok(Check {
             kind: match self {
                 Self::Tcp(s) => CheckKind::Tcp(s.build()?),
+                Self::HalfOpen(s) => CheckKind::HalfOpen(s.build()?),
                 Self::Http(s) => CheckKind::Http(Box::new(s.build()?)),
                 Self::Agent(s) => CheckKind::Agent(s.build()?),
                 Self::Script(s) => CheckKind::Script(s.build()?),
@@ -108,6 +115,7 @@ pub struct Check {
 #[derive(Debug, Clone)]
 enum CheckKind {
     Tcp(tcp::TcpCheck),
+    HalfOpen(half_open::HalfOpenCheck),
     Http(Box<http::HttpCheck>),
     Agent(agent::AgentCheck),
     Script(script::ScriptCheck),
@@ -126,6 +134,7 @@ impl Check {
         // as small as a plain connect check needs.
         let mut result = match &self.kind {
             CheckKind::Tcp(c) => c.run(target, timeouts).await,
+            CheckKind::HalfOpen(c) => c.run(target, timeouts).await,
             CheckKind::Http(c) => Box::pin(c.run(target, timeouts)).await,
             CheckKind::Agent(c) => Box::pin(c.run(target, timeouts)).await,
             CheckKind::Script(c) => Box::pin(c.run(target, timeouts)).await,
