@@ -1,7 +1,8 @@
 //! Compact binary encoding of [`Entry`], [`HardState`], [`SnapshotMeta`], [`ConfChange`]
 //! and [`Message`], used by the write-ahead log and the peer transport.
 //!
-//! Integers are LEB128 varints, byte strings are a varint length followed by the bytes,
+//! Integers are LEB128 varints in their shortest form (a longer one is refused), byte
+//! strings are a varint length followed by the bytes,
 //! enums are a one-byte tag. There is no framing here: the WAL and the transport add their
 //! own length and checksum. `decode` consumes the whole buffer and rejects trailing bytes,
 //! so a record is either understood exactly or refused; bad input is an error, never a panic.
@@ -29,7 +30,9 @@ pub enum DecodeError {
         /// Bytes missing.
         needed: usize,
     },
-    /// A varint was longer than ten bytes or overflowed 64 bits.
+    /// A varint was not the shortest encoding of its value (it ended in a zero byte after
+    /// a continuation), was longer than ten bytes, or overflowed 64 bits. Every value has
+    /// exactly one accepted encoding, so `encode(decode(x)) == x` for accepted input.
     #[error("malformed varint at offset {offset}")]
     BadVarint {
         /// Offset of the varint.
@@ -154,6 +157,11 @@ impl<'a> Reader<'a> {
             }
             value |= low << shift;
             if b & 0x80 == 0 {
+                // A final zero byte after a continuation adds nothing: the same value has
+                // a shorter encoding (0x80 0x00 for 0).
+                if b == 0 && shift > 0 {
+                    return Err(DecodeError::BadVarint { offset: start });
+                }
                 return Ok(value);
             }
         }
@@ -736,6 +744,49 @@ mod tests {
         }
 
         #[test]
+        fn varints_decode_exactly_their_canonical_encoding(
+            data in proptest::collection::vec(any::<u8>(), 0..12)
+        ) {
+            let mut r = Reader::new(&data);
+            if let Ok(value) = r.varint() {
+                let mut canonical = BytesMut::new();
+                put_varint(&mut canonical, value);
+                prop_assert_eq!(&canonical[..], &data[..r.pos]);
+            }
+        }
+
+        #[test]
+        fn accepted_input_re_encodes_to_the_same_bytes(
+            selector in 0u8..6,
+            data in proptest::collection::vec(any::<u8>(), 0..48),
+        ) {
+            let again = match selector {
+                0 => Message::decode(&data).map(|v| v.to_bytes()),
+                1 => Entry::decode(&data).map(|v| v.to_bytes()),
+                2 => HardState::decode(&data).map(|v| v.to_bytes()),
+                3 => SnapshotMeta::decode(&data).map(|v| v.to_bytes()),
+                4 => ConfChange::decode(&data).map(|v| v.to_bytes()),
+                _ => crate::raft::KvCommand::decode(&data).map(|v| v.encode()),
+            };
+            if let Ok(bytes) = again {
+                prop_assert_eq!(&bytes[..], &data[..]);
+            }
+        }
+
+        #[test]
+        fn padded_encodings_are_refused(m in arb_message(), at in any::<prop::sample::Index>()) {
+            // Pad one varint of a valid message with a redundant 0x80 .. 0x00 byte: it
+            // decodes to the same value if accepted, so it must be refused.
+            let bytes = m.to_bytes();
+            let ends: Vec<usize> = (0..bytes.len()).filter(|&i| bytes[i] & 0x80 == 0).collect();
+            let end = ends[at.index(ends.len())];
+            let mut padded = bytes.to_vec();
+            padded[end] |= 0x80;
+            padded.insert(end + 1, 0x00);
+            prop_assert!(Message::decode(&padded) != Ok(m));
+        }
+
+        #[test]
         fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..256)) {
             let _ = Message::decode(&data);
             let _ = Entry::decode(&data);
@@ -790,6 +841,36 @@ mod tests {
         assert!(matches!(
             SnapshotMeta::decode(&old),
             Err(DecodeError::Truncated { .. })
+        ));
+    }
+
+    #[test]
+    fn non_minimal_varints_are_rejected() {
+        // 0 as 0x80 0x00, 1 as 0x81 0x00, 127 padded to three bytes, and u64::MAX with
+        // an eleventh byte.
+        for bad in [
+            &[0x80, 0x00][..],
+            &[0x81, 0x00],
+            &[0xff, 0x80, 0x00],
+            &[
+                0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x81, 0x00,
+            ],
+        ] {
+            assert_eq!(
+                Reader::new(bad).varint(),
+                Err(DecodeError::BadVarint { offset: 0 }),
+                "{bad:02x?}"
+            );
+        }
+        // A zero byte is fine where it is the whole varint.
+        assert_eq!(Reader::new(&[0x00]).varint(), Ok(0));
+        let mut max = BytesMut::new();
+        put_varint(&mut max, u64::MAX);
+        assert_eq!(Reader::new(&max).varint(), Ok(u64::MAX));
+        // Inside a value: a HardState with its commit index padded.
+        assert!(matches!(
+            HardState::decode(&[1, 0, 0x85, 0x00]),
+            Err(DecodeError::BadVarint { offset: 2 })
         ));
     }
 
