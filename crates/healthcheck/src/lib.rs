@@ -83,6 +83,7 @@ mod outlier;
 pub mod probe;
 mod status;
 pub mod tcp_wire;
+mod wheel;
 
 pub use agent_reply::{AgentAdminState, AgentOpState, AgentReply};
 pub use error::Error;

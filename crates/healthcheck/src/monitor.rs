@@ -15,8 +15,7 @@
 //! Randomness (jitter) comes from a seeded generator per check, so a run with the
 //! same seed spreads checks the same way.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -40,6 +39,7 @@ use crate::machine::{
 use crate::observe::{ErrorObserver, ObserveLayer, OnError, RequestOutcome};
 use crate::probe::{Check, Timeouts};
 use crate::status::{CheckResult, CheckStatus, WeightHint};
+use crate::wheel::Wheel;
 
 /// Monitor-wide settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -276,10 +276,7 @@ impl Monitor {
             (runner, due)
         };
         let mut jobs = vec![(
-            Job {
-                target: id,
-                agent: false,
-            },
+            false,
             runner(
                 Role::Health,
                 spec.check,
@@ -291,10 +288,7 @@ impl Monitor {
         if let Some(agent) = spec.agent {
             let role = Role::Agent { inter: agent.inter };
             jobs.push((
-                Job {
-                    target: id,
-                    agent: true,
-                },
+                true,
                 runner(role, agent.check, agent.timeouts, agent.inter, 0xa9e7),
             ));
         }
@@ -305,8 +299,17 @@ impl Monitor {
                 state,
             },
         );
-        for (job, (runner, due)) in jobs {
-            self.command(&runtime, Command::Add(job, Box::new(runner), due));
+        for (agent, (runner, due)) in jobs {
+            let runner = Box::new(runner);
+            self.command(
+                &runtime,
+                Command::Add {
+                    target: id,
+                    agent,
+                    runner,
+                    due,
+                },
+            );
         }
         Ok(id)
     }
@@ -475,17 +478,16 @@ enum Role {
     Agent { inter: Duration },
 }
 
-/// One of a target's checks, as the driver names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct Job {
-    target: TargetId,
-    agent: bool,
-}
-
 /// What the monitor asks of its driver.
 enum Command {
-    /// Run this check, first at `due`.
-    Add(Job, Box<Runner>, Instant),
+    /// Run this check of the target (its health check, or its agent check when
+    /// `agent`), first at `due`.
+    Add {
+        target: TargetId,
+        agent: bool,
+        runner: Box<Runner>,
+        due: Instant,
+    },
     /// Forget every check of this target, cancelling any in flight.
     Remove(TargetId),
     /// Observed errors changed the target's schedule: recheck after the new delay.
@@ -516,13 +518,58 @@ fn spread(delay: Duration, percent: u8, rng: &mut impl Rng) -> Duration {
     delay.mul_f64(1.0 + rng.random_range(-spread..=spread))
 }
 
-/// Check tasks in flight; aborted when the set is dropped (with the driver).
-#[derive(Default)]
-struct InFlight(HashMap<Job, JoinHandle<()>>);
+/// One check the driver runs, in its slot of the driver's table.
+struct Job {
+    target: TargetId,
+    runner: Runner,
+    /// Stamp of the wheel entry that is live for this job; 0 when none is (the check
+    /// is running, or the job is being removed).
+    queued: u64,
+    /// Stamp of the run in flight in a task of its own, and that task.
+    running: Option<(u64, JoinHandle<()>)>,
+}
 
-impl Drop for InFlight {
+/// The driver's table of jobs: slots indexed by small integers, reused after removal,
+/// so that the hot path finds a job without hashing.
+#[derive(Default)]
+struct Jobs {
+    slots: Vec<Option<Job>>,
+    free: Vec<u32>,
+}
+
+impl Jobs {
+    fn insert(&mut self, job: Job) -> u32 {
+        match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = Some(job);
+                i
+            }
+            None => {
+                self.slots.push(Some(job));
+                (self.slots.len() - 1) as u32
+            }
+        }
+    }
+
+    fn get_mut(&mut self, i: u32) -> Option<&mut Job> {
+        self.slots.get_mut(i as usize).and_then(Option::as_mut)
+    }
+
+    fn remove(&mut self, i: u32) -> Option<Job> {
+        let job = self.slots.get_mut(i as usize)?.take()?;
+        self.free.push(i);
+        Some(job)
+    }
+}
+
+impl Drop for Jobs {
+    /// Dropping the driver (the monitor was dropped) aborts every check task.
     fn drop(&mut self) {
-        self.0.values().for_each(JoinHandle::abort);
+        for job in self.slots.iter().flatten() {
+            if let Some((_, task)) = &job.running {
+                task.abort();
+            }
+        }
     }
 }
 
@@ -531,37 +578,18 @@ struct Driver {
     cap: usize,
     spread_percent: u8,
     changes: mpsc::UnboundedSender<StateChange>,
-    runners: HashMap<Job, Runner>,
-    /// Pending checks by due time; an entry is live only while `queued` holds its
-    /// sequence number for the job (rescheduling or removing leaves a stale entry,
-    /// skipped when it comes up).
-    queue: BinaryHeap<Reverse<(Instant, u64, JobKey)>>,
-    queued: HashMap<Job, u64>,
-    seq: u64,
-    /// Checks started but not finished: moved to their own task.
-    in_flight: InFlight,
-    done_tx: mpsc::UnboundedSender<(Job, CheckResult)>,
-    done_rx: mpsc::UnboundedReceiver<(Job, CheckResult)>,
-}
-
-/// A job, ordered so that it can sit in the queue's key (ties are broken by sequence
-/// number first, so the order of jobs never matters).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct JobKey(u64, bool);
-
-impl From<Job> for JobKey {
-    fn from(j: Job) -> Self {
-        JobKey(j.target.0, j.agent)
-    }
-}
-
-impl From<JobKey> for Job {
-    fn from(k: JobKey) -> Self {
-        Job {
-            target: TargetId(k.0),
-            agent: k.1,
-        }
-    }
+    jobs: Jobs,
+    /// The slots of each target's health and agent checks.
+    by_target: HashMap<TargetId, [Option<u32>; 2]>,
+    /// Pending checks, on millisecond ticks counted from `epoch`.
+    wheel: Wheel,
+    epoch: Instant,
+    /// Due checks not started yet because the cap was reached, oldest first.
+    ready: VecDeque<(u32, u64)>,
+    stamp: u64,
+    in_flight: usize,
+    done_tx: mpsc::UnboundedSender<(u32, u64, CheckResult)>,
+    done_rx: mpsc::UnboundedReceiver<(u32, u64, CheckResult)>,
 }
 
 impl Driver {
@@ -571,14 +599,26 @@ impl Driver {
             cap,
             spread_percent,
             changes,
-            runners: HashMap::new(),
-            queue: BinaryHeap::new(),
-            queued: HashMap::new(),
-            seq: 0,
-            in_flight: InFlight::default(),
+            jobs: Jobs::default(),
+            by_target: HashMap::new(),
+            wheel: Wheel::new(),
+            epoch: Instant::now(),
+            ready: VecDeque::new(),
+            stamp: 0,
+            in_flight: 0,
             done_tx,
             done_rx,
         }
+    }
+
+    /// The tick at which something due at `at` is started: rounded up, never early.
+    fn tick_of(&self, at: Instant) -> u64 {
+        let ns = at.saturating_duration_since(self.epoch).as_nanos();
+        u64::try_from(ns.div_ceil(1_000_000)).unwrap_or(u64::MAX)
+    }
+
+    fn instant_of(&self, tick: u64) -> Instant {
+        self.epoch + Duration::from_millis(tick)
     }
 
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
@@ -586,10 +626,9 @@ impl Driver {
         tokio::pin!(sleep);
         let mut armed: Option<Instant> = None;
         loop {
-            let now = Instant::now();
-            self.start_due(now);
-            let next = if self.in_flight.0.len() < self.cap {
-                self.next_due()
+            self.start_due(Instant::now());
+            let next = if self.in_flight < self.cap {
+                self.wheel.next_tick().map(|t| self.instant_of(t))
             } else {
                 None // at the cap: a finishing check wakes us
             };
@@ -605,9 +644,8 @@ impl Driver {
                     Some(c) => self.obey(c),
                     None => return, // the monitor is gone
                 },
-                Some((job, result)) = self.done_rx.recv() => {
-                    self.in_flight.0.remove(&job);
-                    self.record(job, result);
+                Some((slot, stamp, result)) = self.done_rx.recv() => {
+                    self.finished(slot, stamp, result);
                 }
                 () = &mut sleep, if next.is_some() => {
                     armed = None;
@@ -617,102 +655,138 @@ impl Driver {
             while let Ok(c) = commands.try_recv() {
                 self.obey(c);
             }
-            while let Ok((job, result)) = self.done_rx.try_recv() {
-                self.in_flight.0.remove(&job);
-                self.record(job, result);
+            while let Ok((slot, stamp, result)) = self.done_rx.try_recv() {
+                self.finished(slot, stamp, result);
             }
         }
     }
 
     fn obey(&mut self, command: Command) {
         match command {
-            Command::Add(job, runner, due) => {
-                self.runners.insert(job, *runner);
-                self.enqueue(job, due);
+            Command::Add {
+                target,
+                agent,
+                runner,
+                due,
+            } => {
+                let slot = self.jobs.insert(Job {
+                    target,
+                    runner: *runner,
+                    queued: 0,
+                    running: None,
+                });
+                self.by_target.entry(target).or_default()[usize::from(agent)] = Some(slot);
+                self.enqueue(slot, due);
             }
             Command::Remove(target) => {
-                for agent in [false, true] {
-                    let job = Job { target, agent };
-                    self.runners.remove(&job);
-                    self.queued.remove(&job);
-                    if let Some(task) = self.in_flight.0.remove(&job) {
+                for slot in self
+                    .by_target
+                    .remove(&target)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                {
+                    if let Some(Job {
+                        running: Some((_, task)),
+                        ..
+                    }) = self.jobs.remove(slot)
+                    {
                         task.abort();
+                        self.in_flight -= 1;
                     }
                 }
             }
             Command::Wake(target) => {
-                let job = Job {
-                    target,
-                    agent: false,
+                let Some(&[Some(slot), _]) = self.by_target.get(&target) else {
+                    return;
+                };
+                let Some(job) = self.jobs.get_mut(slot) else {
+                    return;
                 };
                 // A check in flight reschedules itself when it finishes.
-                if !self.queued.contains_key(&job) {
+                if job.queued == 0 {
                     return;
                 }
-                if let Some(r) = self.runners.get_mut(&job) {
-                    r.due = Instant::now() + r.state.lock().machine.next_delay();
-                    let due = r.due;
-                    self.enqueue(job, due);
-                }
+                let r = &mut job.runner;
+                r.due = Instant::now() + r.state.lock().machine.next_delay();
+                let due = r.due;
+                self.enqueue(slot, due);
             }
         }
     }
 
-    fn enqueue(&mut self, job: Job, due: Instant) {
-        self.seq += 1;
-        self.queued.insert(job, self.seq);
-        self.queue.push(Reverse((due, self.seq, job.into())));
-    }
-
-    /// The earliest live due time, dropping stale entries on the way.
-    fn next_due(&mut self) -> Option<Instant> {
-        while let Some(Reverse((due, seq, key))) = self.queue.peek() {
-            if self.queued.get(&Job::from(*key)) == Some(seq) {
-                return Some(*due);
-            }
-            self.queue.pop();
+    fn enqueue(&mut self, slot: u32, due: Instant) {
+        let tick = self.tick_of(due);
+        self.stamp += 1;
+        if let Some(job) = self.jobs.get_mut(slot) {
+            job.queued = self.stamp;
+            self.wheel.insert(tick, slot, self.stamp);
         }
-        None
     }
 
     /// Starts every check due at `now`, while the cap allows.
     fn start_due(&mut self, now: Instant) {
-        while self.in_flight.0.len() < self.cap {
-            match self.next_due() {
-                Some(due) if due <= now => {}
-                _ => return,
-            }
-            let Some(Reverse((_, _, key))) = self.queue.pop() else {
-                return;
-            };
-            let job = Job::from(key);
-            self.queued.remove(&job);
-            let Some(r) = self.runners.get(&job) else {
+        // A tick is due once it has begun (`tick_of` rounds due times up).
+        let since = now.saturating_duration_since(self.epoch).as_millis();
+        let now_tick = u64::try_from(since).unwrap_or(u64::MAX);
+        if self.ready.is_empty() {
+            self.wheel.collect_due(now_tick, &mut self.ready);
+        }
+        while self.in_flight < self.cap {
+            let Some((slot, stamp)) = self.ready.pop_front() else {
+                self.wheel.collect_due(now_tick, &mut self.ready);
+                if self.ready.is_empty() {
+                    return;
+                }
                 continue;
             };
+            let Some(job) = self.jobs.get_mut(slot) else {
+                continue; // removed
+            };
+            if job.queued != stamp {
+                continue; // rescheduled since
+            }
+            job.queued = 0;
+            let r = &job.runner;
             let (check, addr, timeouts) = (r.check.clone(), r.addr, r.timeouts);
             let mut probe: CheckFuture = Box::pin(async move { check.run(addr, timeouts).await });
             // One poll in place: most connect checks on a fast network end here.
             let mut cx = Context::from_waker(Waker::noop());
             match probe.as_mut().poll(&mut cx) {
-                Poll::Ready(result) => self.record(job, result),
+                Poll::Ready(result) => self.record(slot, result),
                 Poll::Pending => {
                     let done = self.done_tx.clone();
                     let task = tokio::spawn(async move {
                         let result = probe.await;
-                        let _ = done.send((job, result));
+                        let _ = done.send((slot, stamp, result));
                     });
-                    self.in_flight.0.insert(job, task);
+                    job.running = Some((stamp, task));
+                    self.in_flight += 1;
                 }
             }
         }
     }
 
-    /// Feeds a finished check to its target and queues the next one.
-    fn record(&mut self, job: Job, result: CheckResult) {
-        let Some(r) = self.runners.get_mut(&job) else {
-            return; // removed while the check ran
+    /// A check task finished: record its result unless its job is gone (removed, and
+    /// perhaps the slot reused by another job).
+    fn finished(&mut self, slot: u32, stamp: u64, result: CheckResult) {
+        let Some(job) = self.jobs.get_mut(slot) else {
+            return;
         };
+        if !matches!(job.running, Some((s, _)) if s == stamp) {
+            return;
+        }
+        job.running = None;
+        self.in_flight -= 1;
+        self.record(slot, result);
+    }
+
+    /// Feeds a finished check to its target and queues the next one.
+    fn record(&mut self, slot: u32, result: CheckResult) {
+        let Some(job) = self.jobs.get_mut(slot) else {
+            return;
+        };
+        let r = &mut job.runner;
         let next = match r.role {
             Role::Health => record_health(job.target, r, result, &self.changes),
             Role::Agent { inter } => {
@@ -726,7 +800,7 @@ impl Driver {
         let jittered = spread(next, self.spread_percent, &mut r.rng);
         r.due = (r.due + jittered).max(Instant::now());
         let due = r.due;
-        self.enqueue(job, due);
+        self.enqueue(slot, due);
     }
 }
 
