@@ -12,31 +12,37 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::{Bytes, BytesMut};
 use raft_kv::node::{KvMachine, encode_put};
 use raft_kv::raft::{
-    Codec, ConfChange, DecodeError, Entry, HardState, KvCommand, KvStateMachine, Message, Snapshot,
+    Codec, ConfChange, Entry, HardState, KvCommand, KvStateMachine, Message, Snapshot,
     SnapshotMeta, StateMachine,
 };
 use raft_kv::storage::frame::{self, FRAME_HEADER_LEN, FrameScan};
 use raft_kv::storage::segment::{SEGMENT_HEADER_LEN, scan_segment};
 use raft_kv::storage::{SNAPSHOT_FORMAT_VERSION, SnapshotFile, StoredSnapshot};
 use raft_kv::transport::wire;
+use raft_kv::{Error, Malformed};
 
 use crate::ByteReader;
 
-/// Error positions must point into the input, or diagnostics lie about where the damage is.
-fn check_error_offset(err: &DecodeError, input_len: usize) {
+/// Decoders fail only with "need more bytes" or "invalid", and error positions point into
+/// the input, or diagnostics lie about where the damage is.
+fn check_error_offset(err: &Error, input_len: usize) {
     let offset = match err {
-        DecodeError::Truncated { offset, .. }
-        | DecodeError::BadVarint { offset }
-        | DecodeError::UnknownTag { offset, .. }
-        | DecodeError::BadLength { offset, .. } => *offset,
-        DecodeError::TrailingBytes { count } => {
+        Error::Incomplete { offset, needed } => {
+            assert!(*needed > 0, "{err:?}");
+            *offset
+        }
+        Error::Malformed {
+            offset,
+            kind: Malformed::TrailingBytes { count },
+        } => {
             assert!(
-                *count > 0 && *count <= input_len,
+                *count > 0 && offset + count == input_len,
                 "{err:?} for {input_len} bytes"
             );
-            return;
+            *offset
         }
-        _ => return,
+        Error::Malformed { offset, .. } => *offset,
+        other => panic!("a decoder failed with {other:?}"),
     };
     assert!(offset <= input_len, "{err:?} for {input_len} bytes");
 }
@@ -396,7 +402,7 @@ pub fn wire_stream(data: &[u8]) {
                 assert_eq!(before, 0, "a clean end only between frames");
                 break;
             }
-            Err(wire::WireError::Truncated {
+            Err(Error::TruncatedFrame {
                 received, expected, ..
             }) => {
                 assert!(received < expected && received <= before);

@@ -30,7 +30,7 @@ use healthcheck::{
     probe::{ExpectSpec, TcpSpec, TcpStep},
 };
 use raft_kv::node::client::serve_kv_clients;
-use raft_kv::node::{KvMachine, NodeConfig, NodeError, NodeHandle, start_node};
+use raft_kv::node::{KvMachine, NodeConfig, NodeHandle, start_node};
 use raft_kv::raft::Role;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -91,7 +91,7 @@ struct DemoNode {
 
 struct RunningDemoNode {
     handle: NodeHandle<KvMachine>,
-    task: JoinHandle<Result<(), NodeError>>,
+    task: JoinHandle<Result<(), raft_kv::Error>>,
     clients: JoinHandle<std::io::Result<()>>,
 }
 

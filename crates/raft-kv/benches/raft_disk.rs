@@ -20,8 +20,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use raft_kv::Error;
 use raft_kv::node::{
-    KvMachine, NodeConfig, NodeError, NodeHandle, NodeStatus, RunningNode, encode_put, start_node,
+    KvMachine, NodeConfig, NodeHandle, NodeStatus, RunningNode, encode_put, start_node,
 };
 use raft_kv::raft::Role;
 use tokio::net::TcpListener;
@@ -106,7 +107,7 @@ async fn measure(dir: &Path, proposals: usize, in_flight: usize) -> Measurement 
                     let key = format!("key{i}");
                     match leader.propose(encode_put(key.as_bytes(), &value)).await {
                         Ok(_) => {}
-                        Err(NodeError::NotLeader { .. } | NodeError::Dropped) => {
+                        Err(Error::NotLeader { .. } | Error::Dropped) => {
                             panic!("leadership changed during the run")
                         }
                         Err(e) => panic!("proposal failed: {e}"),

@@ -5,6 +5,9 @@
 //! - [`transport`]: the TCP peer transport.
 //! - [`sim`]: the deterministic simulation that checks the core (safety, linearizability).
 //! - [`node`]: the driver that runs the core with real disk, network and time.
+//! - [`Error`]: the one error type of every layer; decoders keep "the input ended
+//!   early" ([`Error::Incomplete`]) apart from "the input is invalid"
+//!   ([`Error::Malformed`]).
 //!
 //! # The driver loop
 //!
@@ -36,8 +39,11 @@
 //! # }
 //! ```
 
+mod error;
 pub mod node;
 pub mod raft;
 pub mod sim;
 pub mod storage;
 pub mod transport;
+
+pub use error::{Error, Malformed, Result};

@@ -1,6 +1,6 @@
 //! Atomically replaced, checksummed files (hard state, snapshots).
 
-use raft_kv::storage::StorageError;
+use raft_kv::Error;
 use raft_kv::storage::atomic_file::{read_checked, remove_temp_files, write_atomically};
 
 #[test]
@@ -35,7 +35,7 @@ fn every_damaged_byte_is_reported_with_file_and_offset() {
         damaged[at] ^= 0x10;
         std::fs::write(&path, &damaged).expect("write");
         match read_checked(&path) {
-            Err(StorageError::Corrupt { path: p, .. }) => assert_eq!(p, path),
+            Err(Error::Corrupt { path: p, .. }) => assert_eq!(p, path),
             other => panic!("damage at byte {at} not reported: {other:?}"),
         }
     }
@@ -50,7 +50,7 @@ fn truncated_file_is_reported() {
     for len in 0..clean.len() {
         std::fs::write(&path, &clean[..len]).expect("write");
         assert!(
-            matches!(read_checked(&path), Err(StorageError::Corrupt { .. })),
+            matches!(read_checked(&path), Err(Error::Corrupt { .. })),
             "truncation to {len} bytes not reported"
         );
     }

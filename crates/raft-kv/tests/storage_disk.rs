@@ -2,8 +2,9 @@
 //! checked across reopen, overwrite, snapshots, compaction and torn tails.
 
 use bytes::Bytes;
+use raft_kv::Error;
 use raft_kv::raft::{ConfState, Entry, HardState, MemStorage, Snapshot, SnapshotMeta, Storage};
-use raft_kv::storage::{DiskStorage, StorageError, WalOptions};
+use raft_kv::storage::{DiskStorage, WalOptions};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -106,11 +107,11 @@ fn gaps_are_refused() {
     s.append(&ents(1..=3, 1)).expect("append");
     assert!(matches!(
         s.append(&ents(5..=6, 1)),
-        Err(StorageError::LogGap { index: 5, last: 3 })
+        Err(Error::LogGap { index: 5, last: 3 })
     ));
     let mut holey = ents(4..=4, 1);
     holey.extend(ents(6..=6, 1));
-    assert!(matches!(s.append(&holey), Err(StorageError::LogGap { .. })));
+    assert!(matches!(s.append(&holey), Err(Error::LogGap { .. })));
 }
 
 #[test]
@@ -380,13 +381,13 @@ fn damaged_or_missing_snapshot_file_stops_startup() {
     bytes[last] ^= 0x01;
     std::fs::write(&snap, &bytes).expect("write");
     match DiskStorage::open(tmp.path(), opts(1 << 20), voters()) {
-        Err(StorageError::Corrupt { path, .. }) => assert_eq!(path, snap),
+        Err(Error::Corrupt { path, .. }) => assert_eq!(path, snap),
         other => panic!("damaged snapshot not reported: {other:?}"),
     }
     // Without the snapshot file the log cannot be interpreted either.
     std::fs::remove_file(&snap).expect("remove");
     assert!(matches!(
         DiskStorage::open(tmp.path(), opts(1 << 20), voters()),
-        Err(StorageError::Inconsistent { .. })
+        Err(Error::Inconsistent { .. })
     ));
 }

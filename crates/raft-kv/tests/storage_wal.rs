@@ -5,9 +5,10 @@
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use raft_kv::Error;
 use raft_kv::storage::frame::frame_len;
 use raft_kv::storage::segment::segment_file_name;
-use raft_kv::storage::{StorageError, Wal, WalOptions, WalReplay};
+use raft_kv::storage::{Wal, WalOptions, WalReplay};
 
 fn options(segment_size: u64, preallocate: bool) -> WalOptions {
     WalOptions {
@@ -219,9 +220,9 @@ fn torn_final_record_at_every_byte_offset_is_cut_and_startup_continues() {
     }
 }
 
-fn expect_corrupt(result: Result<(Wal, WalReplay), StorageError>, path: &Path, offset: u64) {
+fn expect_corrupt(result: Result<(Wal, WalReplay), Error>, path: &Path, offset: u64) {
     match result {
-        Err(StorageError::Corrupt {
+        Err(Error::Corrupt {
             path: p, offset: o, ..
         }) => {
             assert_eq!(p, path);
@@ -309,7 +310,7 @@ fn missing_segment_stops_startup() {
     drop(write_batches(tmp.path(), opts, &[40]));
     std::fs::remove_file(segment_path(tmp.path(), 1)).expect("remove");
     match Wal::open(tmp.path(), opts) {
-        Err(StorageError::MissingSegment { missing, found, .. }) => {
+        Err(Error::MissingSegment { missing, found, .. }) => {
             assert_eq!((missing, found), (1, 2));
         }
         Err(other) => panic!("expected a missing-segment error, got {other}"),
@@ -351,7 +352,7 @@ fn oversized_record_is_refused() {
     let big = vec![1u8; raft_kv::storage::frame::MAX_RECORD_LEN + 1];
     assert!(matches!(
         wal.append(1, &big),
-        Err(StorageError::RecordTooLarge { .. })
+        Err(Error::RecordTooLarge { .. })
     ));
 }
 
@@ -431,7 +432,7 @@ mod arbitrary_bytes {
             bytes[at] ^= 1 << (seed % 8);
             std::fs::write(&path, &bytes).expect("write");
             match Wal::open(tmp.path(), opts) {
-                Err(StorageError::Corrupt { .. }) => {}
+                Err(Error::Corrupt { .. }) => {}
                 Err(other) => panic!("unexpected error {other}"),
                 Ok((_, replay)) => panic!("damage at {at} went unnoticed ({} records)", replay.records.len()),
             }

@@ -7,9 +7,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
-use raft_kv::node::{
-    KvMachine, NodeConfig, NodeError, NodeHandle, RunningNode, encode_put, start_node,
-};
+use raft_kv::Error;
+use raft_kv::node::{KvMachine, NodeConfig, NodeHandle, RunningNode, encode_put, start_node};
 use raft_kv::raft::{NodeId, Role};
 use raft_kv::storage::WalOptions;
 use tokio::net::TcpListener;
@@ -86,7 +85,7 @@ async fn put(nodes: &[&NodeHandle<KvMachine>], key: &str, value: &str) -> u64 {
         {
             Ok((index, true)) => return index,
             Ok((_, false)) => panic!("put rejected by the state machine"),
-            Err(NodeError::NotLeader { .. } | NodeError::Dropped) => {}
+            Err(Error::NotLeader { .. } | Error::Dropped) => {}
             Err(e) => panic!("put failed: {e}"),
         }
         assert!(start.elapsed() < DEADLINE, "put of {key} never succeeded");

@@ -21,8 +21,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use raft_kv::Error;
 use raft_kv::node::client::serve_kv_clients;
-use raft_kv::node::{KvMachine, NodeConfig, NodeError, start_node};
+use raft_kv::node::{KvMachine, NodeConfig, start_node};
 use raft_kv::raft::{NodeId, ReadMode};
 use tokio::net::TcpListener;
 
@@ -160,7 +161,7 @@ async fn run(args: Args) -> Result<(), String> {
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
     let id = args.id;
-    let finished = |result: Result<Result<(), NodeError>, tokio::task::JoinError>| match result {
+    let finished = |result: Result<Result<(), Error>, tokio::task::JoinError>| match result {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(format!("node {id} failed: {e}")),
         Err(e) => Err(format!("node {id} task panicked: {e}")),

@@ -23,8 +23,8 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufRead
 use tokio::net::{TcpListener, TcpStream};
 
 use super::driver::NodeHandle;
-use super::error::NodeError;
 use super::kv_machine::{KvMachine, encode_put};
+use crate::error::Error;
 use crate::raft::{ConfChange, ConfChangeKind};
 
 const MAX_LINE: u64 = 64 << 10;
@@ -106,14 +106,14 @@ async fn member_change(
     }
 }
 
-fn error_line(e: NodeError) -> String {
+fn error_line(e: Error) -> String {
     match e {
-        NodeError::NotLeader { leader } => format!(
+        Error::NotLeader { leader } => format!(
             "ERR NOTLEADER {}",
             leader.map_or_else(|| "-".to_string(), |l| l.to_string())
         ),
-        NodeError::Dropped => "ERR DROPPED".into(),
-        NodeError::Stopped => "ERR STOPPED".into(),
+        Error::Dropped => "ERR DROPPED".into(),
+        Error::Stopped => "ERR STOPPED".into(),
         other => format!("ERR {}", other.to_string().replace('\n', " ")),
     }
 }

@@ -29,10 +29,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use super::error::NodeError;
+use crate::error::Error;
 use crate::raft::{
-    Codec, ConfChange, ConfChangeKind, ConfState, Config, EntryKind, Error as RaftError, Index,
-    Message, NodeId, RawNode, ReadMode, Ready, Role, StateMachine, Storage, Term,
+    Codec, ConfChange, ConfChangeKind, ConfState, Config, EntryKind, Index, Message, NodeId,
+    RawNode, ReadMode, Ready, Role, StateMachine, Storage, Term,
 };
 use crate::storage::{DiskStorage, TornTail, WalOptions};
 use crate::transport::{Transport, TransportConfig};
@@ -122,8 +122,8 @@ pub struct NodeStatus {
     pub applied_entries: u64,
 }
 
-type ReadFn<M> = Box<dyn FnOnce(Result<&M, NodeError>) + Send>;
-type ProposeReply<M> = oneshot::Sender<Result<(Index, <M as StateMachine>::Response), NodeError>>;
+type ReadFn<M> = Box<dyn FnOnce(Result<&M, Error>) + Send>;
+type ProposeReply<M> = oneshot::Sender<Result<(Index, <M as StateMachine>::Response), Error>>;
 
 enum Request<M: StateMachine> {
     Propose {
@@ -135,7 +135,7 @@ enum Request<M: StateMachine> {
     },
     ChangeMembership {
         change: ConfChange,
-        reply: oneshot::Sender<Result<Index, NodeError>>,
+        reply: oneshot::Sender<Result<Index, Error>>,
     },
     Stop,
 }
@@ -164,7 +164,7 @@ where
 {
     /// Proposes `command`; answers once it is committed and applied here, with
     /// its log index and the state machine's response.
-    pub async fn propose(&self, command: Bytes) -> Result<(Index, M::Response), NodeError> {
+    pub async fn propose(&self, command: Bytes) -> Result<(Index, M::Response), Error> {
         let (reply, answer) = oneshot::channel();
         self.requests
             .send(Request::Propose {
@@ -172,8 +172,8 @@ where
                 reply,
             })
             .await
-            .map_err(|_| NodeError::Stopped)?;
-        answer.await.map_err(|_| NodeError::Stopped)?
+            .map_err(|_| Error::Stopped)?;
+        answer.await.map_err(|_| Error::Stopped)?
     }
 
     /// Runs `f` on the state machine after a linearizable read barrier
@@ -181,7 +181,7 @@ where
     pub async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&M) -> T + Send + 'static,
-    ) -> Result<T, NodeError> {
+    ) -> Result<T, Error> {
         let (tx, rx) = oneshot::channel();
         let run: ReadFn<M> = Box::new(move |machine| {
             let _ = tx.send(machine.map(f));
@@ -189,8 +189,8 @@ where
         self.requests
             .send(Request::Read { run })
             .await
-            .map_err(|_| NodeError::Stopped)?;
-        rx.await.map_err(|_| NodeError::Stopped)?
+            .map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)?
     }
 
     /// Proposes a single-server membership change; answers once it is
@@ -199,13 +199,13 @@ where
     /// node can reach it: the address becomes part of the replicated membership
     /// ([`ConfState::contexts`]), which snapshots carry, so nodes that restart
     /// from a snapshot or receive one still know it.
-    pub async fn change_membership(&self, change: ConfChange) -> Result<Index, NodeError> {
+    pub async fn change_membership(&self, change: ConfChange) -> Result<Index, Error> {
         let (reply, answer) = oneshot::channel();
         self.requests
             .send(Request::ChangeMembership { change, reply })
             .await
-            .map_err(|_| NodeError::Stopped)?;
-        answer.await.map_err(|_| NodeError::Stopped)?
+            .map_err(|_| Error::Stopped)?;
+        answer.await.map_err(|_| Error::Stopped)?
     }
 
     /// The node's latest status.
@@ -243,7 +243,7 @@ pub struct RunningNode<M: StateMachine> {
     /// Handle for requests.
     pub handle: NodeHandle<M>,
     /// Completes when the node stops; an error says why it failed.
-    pub task: JoinHandle<Result<(), NodeError>>,
+    pub task: JoinHandle<Result<(), Error>>,
     /// The torn final WAL record cut off at startup, if the last run crashed
     /// mid-write (callers should report it: it may have been acknowledged if
     /// the damage was not a crash but the disk).
@@ -256,7 +256,7 @@ pub async fn start_node<M>(
     config: NodeConfig,
     peer_listener: TcpListener,
     mut machine: M,
-) -> Result<RunningNode<M>, NodeError>
+) -> Result<RunningNode<M>, Error>
 where
     M: StateMachine + Send + 'static,
     M::Response: Send + 'static,
@@ -406,7 +406,7 @@ struct Driver<M: StateMachine> {
     /// Proposals waiting for their entry, by index, with the term they were made in.
     proposals: BTreeMap<Index, (Term, ProposeReply<M>)>,
     /// Membership changes waiting for their entry, likewise.
-    conf_changes: BTreeMap<Index, (Term, oneshot::Sender<Result<Index, NodeError>>)>,
+    conf_changes: BTreeMap<Index, (Term, oneshot::Sender<Result<Index, Error>>)>,
     /// Reads waiting for the leader's confirmation, by request id, with the
     /// tick count when they were asked (a lost confirmation must not keep
     /// them forever).
@@ -433,7 +433,7 @@ where
     M: StateMachine + Send + 'static,
     M::Response: Send + 'static,
 {
-    async fn run(mut self) -> Result<(), NodeError> {
+    async fn run(mut self) -> Result<(), Error> {
         let mut ticker = tokio::time::interval(self.tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let result = self.event_loop(&mut ticker).await;
@@ -445,7 +445,7 @@ where
         result
     }
 
-    async fn event_loop(&mut self, ticker: &mut tokio::time::Interval) -> Result<(), NodeError> {
+    async fn event_loop(&mut self, ticker: &mut tokio::time::Interval) -> Result<(), Error> {
         loop {
             tokio::select! {
                 _ = ticker.tick() => {
@@ -499,14 +499,11 @@ where
                     let term = self.raw.term();
                     if let Some((_, earlier)) = self.proposals.insert(index, (term, reply)) {
                         // A slot reused after a leader change: the old one lost it.
-                        let _ = earlier.send(Err(NodeError::Dropped));
+                        let _ = earlier.send(Err(Error::Dropped));
                     }
                 }
-                Err(RaftError::NotLeader { leader }) => {
-                    let _ = reply.send(Err(NodeError::NotLeader { leader }));
-                }
                 Err(e) => {
-                    let _ = reply.send(Err(NodeError::Raft(e)));
+                    let _ = reply.send(Err(e));
                 }
             },
             Request::Read { run } => {
@@ -519,10 +516,7 @@ where
                     Ok(()) => {
                         self.reads.insert(id, (self.ticks, run));
                     }
-                    Err(RaftError::NotLeader { leader }) => {
-                        run(Err(NodeError::NotLeader { leader }))
-                    }
-                    Err(e) => run(Err(NodeError::Raft(e))),
+                    Err(e) => run(Err(e)),
                 }
             }
             Request::ChangeMembership { change, reply } => {
@@ -530,14 +524,11 @@ where
                     Ok(index) => {
                         let term = self.raw.term();
                         if let Some((_, earlier)) = self.conf_changes.insert(index, (term, reply)) {
-                            let _ = earlier.send(Err(NodeError::Dropped));
+                            let _ = earlier.send(Err(Error::Dropped));
                         }
                     }
-                    Err(RaftError::NotLeader { leader }) => {
-                        let _ = reply.send(Err(NodeError::NotLeader { leader }));
-                    }
                     Err(e) => {
-                        let _ = reply.send(Err(NodeError::Raft(e)));
+                        let _ = reply.send(Err(e));
                     }
                 }
             }
@@ -545,7 +536,7 @@ where
         }
     }
 
-    fn handle_ready(&mut self, mut ready: Ready) -> Result<(), NodeError> {
+    fn handle_ready(&mut self, mut ready: Ready) -> Result<(), Error> {
         self.counters.readies += 1;
         // 1. Persist, with one sync for the whole batch.
         let storage = self.raw.storage_mut();
@@ -589,7 +580,7 @@ where
             // outcome is unknown here.
             let later = self.proposals.split_off(&(snapshot.meta.index + 1));
             for (_, (_, reply)) in std::mem::replace(&mut self.proposals, later) {
-                let _ = reply.send(Err(NodeError::Dropped));
+                let _ = reply.send(Err(Error::Dropped));
             }
         }
         if !ready.committed_entries.is_empty() {
@@ -611,13 +602,13 @@ where
                 let _ = reply.send(if ok {
                     Ok(entry.index)
                 } else {
-                    Err(NodeError::Dropped)
+                    Err(Error::Dropped)
                 });
             }
             if let Some((term, reply)) = self.proposals.remove(&entry.index) {
                 let answer = match response {
                     Some(response) if term == entry.term => Ok((entry.index, response)),
-                    _ => Err(NodeError::Dropped),
+                    _ => Err(Error::Dropped),
                 };
                 let _ = reply.send(answer);
             }
@@ -685,7 +676,7 @@ where
         }
     }
 
-    fn maybe_snapshot(&mut self) -> Result<(), NodeError> {
+    fn maybe_snapshot(&mut self) -> Result<(), Error> {
         if self.snapshot_every == 0 {
             return Ok(());
         }
@@ -717,23 +708,23 @@ where
             .collect();
         for id in expired {
             if let Some((_, run)) = self.reads.remove(&id) {
-                run(Err(NodeError::Dropped));
+                run(Err(Error::Dropped));
             }
         }
     }
 
     fn fail_waiting(&mut self) {
         for (_, (_, reply)) in std::mem::take(&mut self.proposals) {
-            let _ = reply.send(Err(NodeError::Stopped));
+            let _ = reply.send(Err(Error::Stopped));
         }
         for (_, (_, reply)) in std::mem::take(&mut self.conf_changes) {
-            let _ = reply.send(Err(NodeError::Stopped));
+            let _ = reply.send(Err(Error::Stopped));
         }
         for (_, (_, run)) in self.reads.drain() {
-            run(Err(NodeError::Stopped));
+            run(Err(Error::Stopped));
         }
         for (_, run) in self.confirmed_reads.drain(..) {
-            run(Err(NodeError::Stopped));
+            run(Err(Error::Stopped));
         }
     }
 

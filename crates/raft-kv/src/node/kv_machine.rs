@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::raft::{Error, Index, Result, Snapshot, StateMachine};
+use crate::error::{Error, Result};
+use crate::raft::{Index, Snapshot, StateMachine};
 
 /// A key-value map replicated by Raft.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -95,11 +96,8 @@ impl StateMachine for KvMachine {
         fn take_len(buf: &mut &[u8]) -> Option<usize> {
             Some(u32::from_le_bytes(take(buf, 4)?.try_into().ok()?) as usize)
         }
-        let bad = || Error::Storage {
-            message: format!(
-                "key-value snapshot at index {} is malformed",
-                snapshot.meta.index
-            ),
+        let bad = || Error::BadSnapshot {
+            index: snapshot.meta.index,
         };
         let mut buf: &[u8] = &snapshot.data;
         let mut map = BTreeMap::new();

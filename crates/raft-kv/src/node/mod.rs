@@ -38,9 +38,7 @@
 
 pub mod client;
 pub mod driver;
-mod error;
 mod kv_machine;
 
 pub use driver::{NodeConfig, NodeHandle, NodeStatus, RunningNode, start_node};
-pub use error::NodeError;
 pub use kv_machine::{KvMachine, encode_put};

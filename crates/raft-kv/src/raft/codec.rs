@@ -17,69 +17,14 @@ use super::message::{Message, MessageBody};
 use super::types::{
     ConfChange, ConfChangeKind, ConfState, Entry, EntryKind, HardState, NodeId, SnapshotMeta,
 };
-
-/// Why a buffer could not be decoded.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum DecodeError {
-    /// The buffer ended inside a field.
-    #[error("truncated input: needed {needed} more bytes at offset {offset}")]
-    Truncated {
-        /// Offset where the field started.
-        offset: usize,
-        /// Bytes missing.
-        needed: usize,
-    },
-    /// A varint was not the shortest encoding of its value (it ended in a zero byte after
-    /// a continuation), was longer than ten bytes, or overflowed 64 bits. Every value has
-    /// exactly one accepted encoding, so `encode(decode(x)) == x` for accepted input.
-    #[error("malformed varint at offset {offset}")]
-    BadVarint {
-        /// Offset of the varint.
-        offset: usize,
-    },
-    /// An enum tag had no meaning.
-    #[error("unknown {what} tag {tag} at offset {offset}")]
-    UnknownTag {
-        /// Which enum.
-        what: &'static str,
-        /// The tag read.
-        tag: u8,
-        /// Where.
-        offset: usize,
-    },
-    /// A length or count was larger than the input could possibly hold.
-    #[error("{what} length {len} at offset {offset} exceeds the input")]
-    BadLength {
-        /// What was being sized.
-        what: &'static str,
-        /// The length read.
-        len: u64,
-        /// Where.
-        offset: usize,
-    },
-    /// A map's keys were not in strictly increasing order (each map has one encoding).
-    #[error("{what} key at offset {offset} is not greater than the one before")]
-    Unordered {
-        /// Which map.
-        what: &'static str,
-        /// Offset of the offending key.
-        offset: usize,
-    },
-    /// Bytes were left over after a complete value.
-    #[error("{count} trailing bytes after a complete value")]
-    TrailingBytes {
-        /// How many.
-        count: usize,
-    },
-}
+use crate::error::{Error, Malformed};
 
 /// A value with a binary form.
 pub trait Codec: Sized {
     /// Appends the encoding of `self` to `buf`.
     fn encode(&self, buf: &mut BytesMut);
     /// Decodes a value that occupies all of `buf`.
-    fn decode(buf: &[u8]) -> Result<Self, DecodeError>;
+    fn decode(buf: &[u8]) -> Result<Self, Error>;
     /// The encoding as a fresh buffer.
     fn to_bytes(&self) -> Bytes {
         let mut buf = BytesMut::new();
@@ -123,19 +68,27 @@ impl<'a> Reader<'a> {
         Reader { buf, pos: 0 }
     }
 
+    /// Offset of the next byte to read.
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
     fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
 
-    pub(crate) fn finish(&self) -> Result<(), DecodeError> {
+    pub(crate) fn finish(&self) -> Result<(), Error> {
         match self.remaining() {
             0 => Ok(()),
-            count => Err(DecodeError::TrailingBytes { count }),
+            count => Err(Error::malformed(
+                self.pos,
+                Malformed::TrailingBytes { count },
+            )),
         }
     }
 
-    pub(crate) fn u8(&mut self) -> Result<u8, DecodeError> {
-        let b = *self.buf.get(self.pos).ok_or(DecodeError::Truncated {
+    pub(crate) fn u8(&mut self) -> Result<u8, Error> {
+        let b = *self.buf.get(self.pos).ok_or(Error::Incomplete {
             offset: self.pos,
             needed: 1,
         })?;
@@ -143,76 +96,74 @@ impl<'a> Reader<'a> {
         Ok(b)
     }
 
-    pub(crate) fn varint(&mut self) -> Result<u64, DecodeError> {
+    pub(crate) fn varint(&mut self) -> Result<u64, Error> {
         let start = self.pos;
         let mut value: u64 = 0;
         for shift in (0..70).step_by(7) {
-            let b = self.u8().map_err(|_| DecodeError::Truncated {
+            let b = self.u8().map_err(|_| Error::Incomplete {
                 offset: start,
                 needed: 1,
             })?;
             let low = u64::from(b & 0x7f);
             if shift == 63 && low > 1 {
-                return Err(DecodeError::BadVarint { offset: start });
+                return Err(Error::malformed(start, Malformed::Varint));
             }
             value |= low << shift;
             if b & 0x80 == 0 {
                 // A final zero byte after a continuation adds nothing: the same value has
                 // a shorter encoding (0x80 0x00 for 0).
                 if b == 0 && shift > 0 {
-                    return Err(DecodeError::BadVarint { offset: start });
+                    return Err(Error::malformed(start, Malformed::Varint));
                 }
                 return Ok(value);
             }
         }
-        Err(DecodeError::BadVarint { offset: start })
+        Err(Error::malformed(start, Malformed::Varint))
     }
 
-    fn bool(&mut self) -> Result<bool, DecodeError> {
+    fn bool(&mut self) -> Result<bool, Error> {
         let offset = self.pos;
         match self.u8()? {
             0 => Ok(false),
             1 => Ok(true),
-            tag => Err(DecodeError::UnknownTag {
-                what: "bool",
-                tag,
+            tag => Err(Error::malformed(
                 offset,
-            }),
+                Malformed::UnknownTag { what: "bool", tag },
+            )),
         }
     }
 
     /// Reads a length and checks it against the bytes left, assuming each item needs at
     /// least `min_item` bytes, so a forged count cannot make us allocate without bound.
-    fn length(&mut self, what: &'static str, min_item: usize) -> Result<usize, DecodeError> {
+    fn length(&mut self, what: &'static str, min_item: usize) -> Result<usize, Error> {
         let offset = self.pos;
         let len = self.varint()?;
         let max = (self.remaining() / min_item.max(1)) as u64;
         if len > max {
-            return Err(DecodeError::BadLength { what, len, offset });
+            return Err(Error::malformed(offset, Malformed::Length { what, len }));
         }
         Ok(len as usize)
     }
 
-    pub(crate) fn bytes(&mut self) -> Result<Bytes, DecodeError> {
+    pub(crate) fn bytes(&mut self) -> Result<Bytes, Error> {
         let len = self.length("bytes", 1)?;
         let out = Bytes::copy_from_slice(&self.buf[self.pos..self.pos + len]);
         self.pos += len;
         Ok(out)
     }
 
-    fn ids(&mut self) -> Result<Vec<NodeId>, DecodeError> {
+    fn ids(&mut self) -> Result<Vec<NodeId>, Error> {
         let n = self.length("id list", 1)?;
         (0..n).map(|_| self.varint()).collect()
     }
 
-    fn tag<T>(
-        &mut self,
-        what: &'static str,
-        from: impl Fn(u8) -> Option<T>,
-    ) -> Result<T, DecodeError> {
+    fn tag<T>(&mut self, what: &'static str, from: impl Fn(u8) -> Option<T>) -> Result<T, Error> {
         let offset = self.pos;
         let tag = self.u8()?;
-        from(tag).ok_or(DecodeError::UnknownTag { what, tag, offset })
+        from(tag).ok_or(Error::malformed(
+            offset,
+            Malformed::UnknownTag { what, tag },
+        ))
     }
 }
 
@@ -223,7 +174,7 @@ fn encode_entry(e: &Entry, buf: &mut BytesMut) {
     put_bytes(buf, &e.data);
 }
 
-fn read_entry(r: &mut Reader<'_>) -> Result<Entry, DecodeError> {
+fn read_entry(r: &mut Reader<'_>) -> Result<Entry, Error> {
     let term = r.varint()?;
     let index = r.varint()?;
     let kind = r.tag("entry kind", EntryKind::from_wire)?;
@@ -252,7 +203,7 @@ fn put_contexts(buf: &mut BytesMut, contexts: &BTreeMap<NodeId, Bytes>) {
     }
 }
 
-fn read_contexts(r: &mut Reader<'_>) -> Result<BTreeMap<NodeId, Bytes>, DecodeError> {
+fn read_contexts(r: &mut Reader<'_>) -> Result<BTreeMap<NodeId, Bytes>, Error> {
     // An id and an empty context take at least two bytes.
     let n = r.length("member context map", 2)?;
     let mut contexts = BTreeMap::new();
@@ -261,10 +212,12 @@ fn read_contexts(r: &mut Reader<'_>) -> Result<BTreeMap<NodeId, Bytes>, DecodeEr
         let offset = r.pos;
         let id = r.varint()?;
         if previous.is_some_and(|p| id <= p) {
-            return Err(DecodeError::Unordered {
-                what: "member context map",
+            return Err(Error::malformed(
                 offset,
-            });
+                Malformed::Unordered {
+                    what: "member context map",
+                },
+            ));
         }
         previous = Some(id);
         contexts.insert(id, r.bytes()?);
@@ -272,7 +225,7 @@ fn read_contexts(r: &mut Reader<'_>) -> Result<BTreeMap<NodeId, Bytes>, DecodeEr
     Ok(contexts)
 }
 
-fn read_meta(r: &mut Reader<'_>) -> Result<SnapshotMeta, DecodeError> {
+fn read_meta(r: &mut Reader<'_>) -> Result<SnapshotMeta, Error> {
     let mut meta = read_meta_without_contexts(r)?;
     meta.conf_state.contexts = read_contexts(r)?;
     Ok(meta)
@@ -280,7 +233,7 @@ fn read_meta(r: &mut Reader<'_>) -> Result<SnapshotMeta, DecodeError> {
 
 /// The snapshot metadata as written before member contexts existed (snapshot file format
 /// version 0, peer wire version 1).
-fn read_meta_without_contexts(r: &mut Reader<'_>) -> Result<SnapshotMeta, DecodeError> {
+fn read_meta_without_contexts(r: &mut Reader<'_>) -> Result<SnapshotMeta, Error> {
     let index = r.varint()?;
     let term = r.varint()?;
     let voters = r.ids()?;
@@ -298,7 +251,7 @@ fn read_meta_without_contexts(r: &mut Reader<'_>) -> Result<SnapshotMeta, Decode
 
 /// Decodes [`SnapshotMeta`] in its old form, without member contexts (which come out
 /// empty), as snapshot files of format version 0 hold it.
-pub(crate) fn decode_meta_without_contexts(buf: &[u8]) -> Result<SnapshotMeta, DecodeError> {
+pub(crate) fn decode_meta_without_contexts(buf: &[u8]) -> Result<SnapshotMeta, Error> {
     let mut r = Reader::new(buf);
     let m = read_meta_without_contexts(&mut r)?;
     r.finish()?;
@@ -310,7 +263,7 @@ impl Codec for Entry {
         encode_entry(self, buf);
     }
 
-    fn decode(buf: &[u8]) -> Result<Self, DecodeError> {
+    fn decode(buf: &[u8]) -> Result<Self, Error> {
         let mut r = Reader::new(buf);
         let e = read_entry(&mut r)?;
         r.finish()?;
@@ -326,7 +279,7 @@ impl Codec for HardState {
         put_varint(buf, self.commit);
     }
 
-    fn decode(buf: &[u8]) -> Result<Self, DecodeError> {
+    fn decode(buf: &[u8]) -> Result<Self, Error> {
         let mut r = Reader::new(buf);
         let term = r.varint()?;
         let vote = r.varint()?;
@@ -345,7 +298,7 @@ impl Codec for SnapshotMeta {
         encode_meta(self, buf);
     }
 
-    fn decode(buf: &[u8]) -> Result<Self, DecodeError> {
+    fn decode(buf: &[u8]) -> Result<Self, Error> {
         let mut r = Reader::new(buf);
         let m = read_meta(&mut r)?;
         r.finish()?;
@@ -360,7 +313,7 @@ impl Codec for ConfChange {
         put_bytes(buf, &self.context);
     }
 
-    fn decode(buf: &[u8]) -> Result<Self, DecodeError> {
+    fn decode(buf: &[u8]) -> Result<Self, Error> {
         let mut r = Reader::new(buf);
         let kind = r.tag("conf change kind", ConfChangeKind::from_wire)?;
         let node_id = r.varint()?;
@@ -494,7 +447,7 @@ impl Codec for Message {
         }
     }
 
-    fn decode(buf: &[u8]) -> Result<Self, DecodeError> {
+    fn decode(buf: &[u8]) -> Result<Self, Error> {
         let mut r = Reader::new(buf);
         let from = r.varint()?;
         let to = r.varint()?;
@@ -563,11 +516,13 @@ impl Codec for Message {
                 index: r.varint()?,
             },
             tag => {
-                return Err(DecodeError::UnknownTag {
-                    what: "message",
-                    tag,
+                return Err(Error::malformed(
                     offset,
-                });
+                    Malformed::UnknownTag {
+                        what: "message",
+                        tag,
+                    },
+                ));
             }
         };
         r.finish()?;
@@ -710,29 +665,29 @@ mod tests {
     proptest! {
         #[test]
         fn entry_round_trips(e in arb_entry()) {
-            prop_assert_eq!(Entry::decode(&e.to_bytes()), Ok(e));
+            prop_assert_eq!(Entry::decode(&e.to_bytes()).ok(), Some(e));
         }
 
         #[test]
         fn hard_state_round_trips(term in any::<u64>(), vote in any::<u64>(), commit in any::<u64>()) {
             let hs = HardState { term, vote: (vote != 0).then_some(vote), commit };
-            prop_assert_eq!(HardState::decode(&hs.to_bytes()), Ok(hs));
+            prop_assert_eq!(HardState::decode(&hs.to_bytes()).ok(), Some(hs));
         }
 
         #[test]
         fn snapshot_meta_round_trips(m in arb_meta()) {
-            prop_assert_eq!(SnapshotMeta::decode(&m.to_bytes()), Ok(m));
+            prop_assert_eq!(SnapshotMeta::decode(&m.to_bytes()).ok(), Some(m));
         }
 
         #[test]
         fn conf_change_round_trips(kind in 0u8..3, node_id in any::<u64>(), context in arb_bytes()) {
             let cc = ConfChange { kind: ConfChangeKind::from_wire(kind).unwrap(), node_id, context };
-            prop_assert_eq!(ConfChange::decode(&cc.to_bytes()), Ok(cc));
+            prop_assert_eq!(ConfChange::decode(&cc.to_bytes()).ok(), Some(cc));
         }
 
         #[test]
         fn message_round_trips(m in arb_message()) {
-            prop_assert_eq!(Message::decode(&m.to_bytes()), Ok(m));
+            prop_assert_eq!(Message::decode(&m.to_bytes()).ok(), Some(m));
         }
 
         #[test]
@@ -783,7 +738,7 @@ mod tests {
             let mut padded = bytes.to_vec();
             padded[end] |= 0x80;
             padded.insert(end + 1, 0x00);
-            prop_assert!(Message::decode(&padded) != Ok(m));
+            prop_assert!(Message::decode(&padded).ok() != Some(m));
         }
 
         #[test]
@@ -801,10 +756,13 @@ mod tests {
         let mut buf = BytesMut::new();
         HardState::default().encode(&mut buf);
         buf.put_u8(0);
-        assert_eq!(
+        assert!(matches!(
             HardState::decode(&buf),
-            Err(DecodeError::TrailingBytes { count: 1 })
-        );
+            Err(Error::Malformed {
+                offset: 3,
+                kind: Malformed::TrailingBytes { count: 1 },
+            })
+        ));
     }
 
     #[test]
@@ -813,20 +771,25 @@ mod tests {
         meta.conf_state.contexts.insert(2, Bytes::from_static(b"b"));
         meta.conf_state.contexts.insert(5, Bytes::from_static(b"e"));
         let good = meta.to_bytes();
-        assert_eq!(SnapshotMeta::decode(&good), Ok(meta));
+        assert_eq!(SnapshotMeta::decode(&good).ok(), Some(meta));
         // index, term, no voters, no learners, then two contexts: 5 before 2.
         let swapped = [0, 0, 0, 0, 2, 5, 1, b'e', 2, 1, b'b'];
-        assert_eq!(
+        assert!(matches!(
             SnapshotMeta::decode(&swapped),
-            Err(DecodeError::Unordered {
-                what: "member context map",
-                offset: 8
+            Err(Error::Malformed {
+                offset: 8,
+                kind: Malformed::Unordered {
+                    what: "member context map"
+                }
             })
-        );
+        ));
         let repeated = [0, 0, 0, 0, 2, 5, 1, b'e', 5, 1, b'b'];
         assert!(matches!(
             SnapshotMeta::decode(&repeated),
-            Err(DecodeError::Unordered { .. })
+            Err(Error::Malformed {
+                kind: Malformed::Unordered { .. },
+                ..
+            })
         ));
     }
 
@@ -840,7 +803,7 @@ mod tests {
         assert!(meta.conf_state.contexts.is_empty());
         assert!(matches!(
             SnapshotMeta::decode(&old),
-            Err(DecodeError::Truncated { .. })
+            Err(Error::Incomplete { .. })
         ));
     }
 
@@ -856,21 +819,29 @@ mod tests {
                 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x81, 0x00,
             ],
         ] {
-            assert_eq!(
-                Reader::new(bad).varint(),
-                Err(DecodeError::BadVarint { offset: 0 }),
+            assert!(
+                matches!(
+                    Reader::new(bad).varint(),
+                    Err(Error::Malformed {
+                        offset: 0,
+                        kind: Malformed::Varint
+                    })
+                ),
                 "{bad:02x?}"
             );
         }
         // A zero byte is fine where it is the whole varint.
-        assert_eq!(Reader::new(&[0x00]).varint(), Ok(0));
+        assert_eq!(Reader::new(&[0x00]).varint().ok(), Some(0));
         let mut max = BytesMut::new();
         put_varint(&mut max, u64::MAX);
-        assert_eq!(Reader::new(&max).varint(), Ok(u64::MAX));
+        assert_eq!(Reader::new(&max).varint().ok(), Some(u64::MAX));
         // Inside a value: a HardState with its commit index padded.
         assert!(matches!(
             HardState::decode(&[1, 0, 0x85, 0x00]),
-            Err(DecodeError::BadVarint { offset: 2 })
+            Err(Error::Malformed {
+                offset: 2,
+                kind: Malformed::Varint
+            })
         ));
     }
 
@@ -879,7 +850,10 @@ mod tests {
         let bad = [0xffu8; 11];
         assert!(matches!(
             HardState::decode(&bad),
-            Err(DecodeError::BadVarint { .. })
+            Err(Error::Malformed {
+                kind: Malformed::Varint,
+                ..
+            })
         ));
     }
 
@@ -896,7 +870,10 @@ mod tests {
         put_varint(&mut buf, u64::MAX);
         assert!(matches!(
             Message::decode(&buf),
-            Err(DecodeError::BadLength { .. })
+            Err(Error::Malformed {
+                kind: Malformed::Length { .. },
+                ..
+            })
         ));
     }
 }

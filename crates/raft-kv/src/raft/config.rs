@@ -1,7 +1,7 @@
 //! Tunables of one Raft node.
 
-use super::error::{Error, Result};
 use super::types::{Index, NodeId};
+use crate::error::{Error, Result};
 
 /// How linearizable reads are confirmed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

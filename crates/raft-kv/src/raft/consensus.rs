@@ -21,7 +21,6 @@ use bytes::{Bytes, BytesMut};
 
 use super::codec::Codec;
 use super::config::{Config, ReadMode};
-use super::error::{Error, Result};
 use super::message::{Message, MessageBody};
 use super::progress::{Progress, ProgressState};
 use super::raft_log::RaftLog;
@@ -30,6 +29,7 @@ use super::types::{
     ConfChange, ConfChangeKind, ConfState, Entry, EntryKind, Index, NodeId, Snapshot, SnapshotMeta,
     Term,
 };
+use crate::error::{Error, Result};
 
 /// The role a node plays in its current term.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -895,10 +895,10 @@ impl<S: Storage> Raft<S> {
         }
         matched.sort_unstable_by(|a, b| b.cmp(a));
         let candidate = matched[self.quorum() - 1];
-        if candidate <= self.log.committed || self.log.term(candidate) != Ok(self.term) {
+        if candidate <= self.log.committed || self.log.term(candidate).ok() != Some(self.term) {
             return false;
         }
-        let first_in_term = self.log.term(self.log.committed) != Ok(self.term);
+        let first_in_term = self.log.term(self.log.committed).ok() != Some(self.term);
         self.log.commit_to(candidate);
         self.apply_conf_changes();
         if first_in_term && self.role == Role::Leader {
@@ -1064,7 +1064,7 @@ impl<S: Storage> Raft<S> {
     // ----- reads ---------------------------------------------------------------------
 
     fn handle_read_request(&mut self, context: Bytes, from: NodeId) {
-        if self.log.term(self.log.committed) != Ok(self.term) {
+        if self.log.term(self.log.committed).ok() != Some(self.term) {
             // The commit index of a fresh leader may lag what the previous leader
             // committed; wait for the no-op.
             self.deferred_reads.push((context, from));

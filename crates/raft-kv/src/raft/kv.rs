@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 
 use bytes::{Bytes, BytesMut};
 
-use super::codec::{DecodeError, Reader, put_bytes, put_varint};
-use super::error::Result;
+use super::codec::{Reader, put_bytes, put_varint};
 use super::state_machine::StateMachine;
 use super::types::{Index, Snapshot};
+use crate::error::{Error, Malformed, Result};
 
 /// A command for [`KvStateMachine`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,10 +60,10 @@ impl KvCommand {
     }
 
     /// Parses a payload written by [`KvCommand::encode`].
-    pub fn decode(buf: &[u8]) -> std::result::Result<Self, DecodeError> {
+    pub fn decode(buf: &[u8]) -> Result<Self> {
         let mut r = Reader::new(buf);
         let request_id = r.varint()?;
-        let offset = 0;
+        let offset = r.position();
         let op = match r.u8()? {
             PUT => KvOp::Put {
                 key: r.bytes()?,
@@ -71,11 +71,10 @@ impl KvCommand {
             },
             DELETE => KvOp::Delete { key: r.bytes()? },
             tag => {
-                return Err(DecodeError::UnknownTag {
-                    what: "kv op",
-                    tag,
+                return Err(Error::malformed(
                     offset,
-                });
+                    Malformed::UnknownTag { what: "kv op", tag },
+                ));
             }
         };
         r.finish()?;

@@ -93,7 +93,6 @@
 pub mod codec;
 pub mod config;
 mod consensus;
-pub mod error;
 pub mod kv;
 pub mod message;
 mod progress;
@@ -104,10 +103,9 @@ pub mod state_machine;
 pub mod storage;
 pub mod types;
 
-pub use codec::{Codec, DecodeError};
+pub use codec::Codec;
 pub use config::{Config, ReadMode};
 pub use consensus::{ReadState, Role};
-pub use error::{Error, Result};
 pub use kv::{KvCommand, KvOp, KvResponse, KvStateMachine};
 pub use message::{Message, MessageBody};
 pub use raw_node::{RawNode, Ready};

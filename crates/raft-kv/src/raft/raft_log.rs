@@ -1,9 +1,9 @@
 //! The core's view of the log: what storage holds plus entries and a snapshot that the
 //! driver has not persisted yet ("unstable"), and the commit and apply positions.
 
-use super::error::{Error, Result};
 use super::storage::Storage;
 use super::types::{Entry, Index, Snapshot, Term};
+use crate::error::{Error, Result};
 
 /// Entries and a snapshot not yet handed to storage.
 #[derive(Debug, Default)]
@@ -117,7 +117,7 @@ impl<S: Storage> RaftLog<S> {
     }
 
     pub(crate) fn match_term(&self, index: Index, term: Term) -> bool {
-        self.term(index) == Ok(term)
+        self.term(index).ok() == Some(term)
     }
 
     /// Whether a candidate whose log ends at (`index`, `term`) is at least as up to date as
@@ -318,8 +318,8 @@ mod tests {
         let last = log.maybe_append(2, 1, &[entry(3, 3), entry(4, 3)]);
         assert_eq!(last, Some(4));
         assert_eq!(log.last_index(), 4);
-        assert_eq!(log.term(3), Ok(3));
-        assert_eq!(log.term(2), Ok(1));
+        assert_eq!(log.term(3).ok(), Some(3));
+        assert_eq!(log.term(2).ok(), Some(1));
         assert_eq!(log.unstable_entries().len(), 2);
         // A mismatching previous entry is refused.
         assert_eq!(log.maybe_append(4, 2, &[entry(5, 3)]), None);
@@ -330,7 +330,7 @@ mod tests {
         let mut log = log_with(&[(1, 1), (2, 1)]);
         log.commit_to(2);
         log.maybe_append(1, 1, &[entry(2, 9)]);
-        assert_eq!(log.term(2), Ok(1));
+        assert_eq!(log.term(2).ok(), Some(1));
     }
 
     #[test]

@@ -5,12 +5,12 @@ use bytes::Bytes;
 
 use super::config::Config;
 use super::consensus::{Raft, ReadState, Role};
-use super::error::Result;
 use super::message::Message;
 use super::storage::Storage;
 use super::types::{
     ConfChange, ConfState, Entry, EntryKind, HardState, Index, NodeId, Snapshot, Term,
 };
+use crate::error::Result;
 
 /// Everything the driver must do after feeding the core, in this order:
 ///

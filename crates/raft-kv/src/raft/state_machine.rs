@@ -2,8 +2,8 @@
 
 use bytes::Bytes;
 
-use super::error::Result;
 use super::types::{Index, Snapshot};
+use crate::error::Result;
 
 /// A deterministic state machine fed with committed entries.
 ///

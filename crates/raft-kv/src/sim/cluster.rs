@@ -4,16 +4,18 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
 use super::linearizability::{CheckResult, KvInput, Operation, check_history};
 use super::rng::SimRng;
 use super::safety::{SafetyChecker, Violation};
+use crate::error::Error;
 use crate::raft::{
-    Codec, ConfChange, ConfChangeKind, ConfState, Config, Entry, EntryKind, Error, HardState,
-    KvCommand, KvOp, KvStateMachine, MemStorage, Message, NodeId, RawNode, ReadMode, ReadQueue,
-    Ready, Role, Snapshot, StateMachine, Storage, Term,
+    Codec, ConfChange, ConfChangeKind, ConfState, Config, Entry, EntryKind, HardState, KvCommand,
+    KvOp, KvStateMachine, MemStorage, Message, NodeId, RawNode, ReadMode, ReadQueue, Ready, Role,
+    Snapshot, StateMachine, Storage, Term,
 };
 
 /// Virtual milliseconds per Raft tick.
@@ -92,7 +94,7 @@ impl SimOptions {
 }
 
 /// What went wrong in a run.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum SimFailureKind {
     /// A Raft safety property was violated.
@@ -104,8 +106,8 @@ pub enum SimFailureKind {
     },
     /// After all faults healed, no client operation completed.
     NoProgress,
-    /// The core returned an error it should not have.
-    Core(Error),
+    /// The core returned an error it should not have (shared, so failures stay `Clone`).
+    Core(Arc<Error>),
     /// A message did not survive an encode/decode round trip.
     Codec,
     /// A node's membership lost (or garbled) the context a member was added with, as
@@ -348,12 +350,13 @@ impl Simulation {
             (conf, 0)
         } else {
             sm.restore(&snapshot)
-                .map_err(|e| self.fail(SimFailureKind::Core(e)))?;
+                .map_err(|e| self.fail(SimFailureKind::Core(Arc::new(e))))?;
             (snapshot.meta.conf_state.clone(), snapshot.meta.index)
         };
         let cfg = self.config(self.nodes[i].id, applied);
         let storage = self.nodes[i].durable.clone();
-        let raft = RawNode::new(cfg, storage).map_err(|e| self.fail(SimFailureKind::Core(e)))?;
+        let raft =
+            RawNode::new(cfg, storage).map_err(|e| self.fail(SimFailureKind::Core(Arc::new(e))))?;
         if self.trace {
             eprintln!(
                 "{:>6} start node {} term {} log ..={} commit {}",
@@ -779,7 +782,7 @@ impl Simulation {
                 r.step(decoded).map_err(|e| SimFailure {
                     seed: self.opts.seed,
                     at_ms: now,
-                    kind: SimFailureKind::Core(e),
+                    kind: SimFailureKind::Core(Arc::new(e)),
                 })?;
             }
         }
@@ -874,7 +877,7 @@ impl Simulation {
                 .map_err(|e| SimFailure {
                     seed: self.opts.seed,
                     at_ms: self.now,
-                    kind: SimFailureKind::Core(e),
+                    kind: SimFailureKind::Core(Arc::new(e)),
                 })?;
             self.nodes[i].unsynced.push(Record::Snapshot(s.clone()));
             self.report.snapshots_installed += 1;
@@ -891,7 +894,7 @@ impl Simulation {
                 .map_err(|e| SimFailure {
                     seed: self.opts.seed,
                     at_ms: self.now,
-                    kind: SimFailureKind::Core(e),
+                    kind: SimFailureKind::Core(Arc::new(e)),
                 })?;
             for e in &rd.entries {
                 if self.trace {
@@ -950,7 +953,7 @@ impl Simulation {
             node.sm.restore(&s).map_err(|e| SimFailure {
                 seed: self.opts.seed,
                 at_ms: self.now,
-                kind: SimFailureKind::Core(e),
+                kind: SimFailureKind::Core(Arc::new(e)),
             })?;
             node.conf = s.meta.conf_state.clone();
             node.applied = s.meta.index;

@@ -13,14 +13,14 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::Path;
 
-use super::error::StorageError;
 use super::segment::sync_dir;
+use crate::error::Error;
 
 const FILE_MAGIC: [u8; 8] = *b"HKFILEv1";
 const FILE_HEADER_LEN: usize = 20;
 
 /// Replaces `dir/name` with `payload`, atomically and durably.
-pub fn write_atomically(dir: &Path, name: &str, payload: &[u8]) -> Result<(), StorageError> {
+pub fn write_atomically(dir: &Path, name: &str, payload: &[u8]) -> Result<(), Error> {
     let tmp = dir.join(format!("{name}.tmp"));
     let target = dir.join(name);
     let mut file = OpenOptions::new()
@@ -28,29 +28,28 @@ pub fn write_atomically(dir: &Path, name: &str, payload: &[u8]) -> Result<(), St
         .create(true)
         .truncate(true)
         .open(&tmp)
-        .map_err(|e| StorageError::io("create", &tmp, e))?;
+        .map_err(|e| Error::io("create", &tmp, e))?;
     let mut header = [0u8; FILE_HEADER_LEN];
     header[..8].copy_from_slice(&FILE_MAGIC);
     header[8..16].copy_from_slice(&(payload.len() as u64).to_le_bytes());
     header[16..20].copy_from_slice(&crc32c::crc32c(payload).to_le_bytes());
     file.write_all(&header)
         .and_then(|()| file.write_all(payload))
-        .map_err(|e| StorageError::io("write", &tmp, e))?;
-    file.sync_all()
-        .map_err(|e| StorageError::io("fsync", &tmp, e))?;
+        .map_err(|e| Error::io("write", &tmp, e))?;
+    file.sync_all().map_err(|e| Error::io("fsync", &tmp, e))?;
     drop(file);
-    std::fs::rename(&tmp, &target).map_err(|e| StorageError::io("rename", &target, e))?;
+    std::fs::rename(&tmp, &target).map_err(|e| Error::io("rename", &target, e))?;
     sync_dir(dir)
 }
 
 /// Reads a file written by [`write_atomically`]; `Ok(None)` if it does not exist.
-pub fn read_checked(path: &Path) -> Result<Option<Vec<u8>>, StorageError> {
+pub fn read_checked(path: &Path) -> Result<Option<Vec<u8>>, Error> {
     let buf = match std::fs::read(path) {
         Ok(buf) => buf,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(StorageError::io("read", path, e)),
+        Err(e) => return Err(Error::io("read", path, e)),
     };
-    let corrupt = |offset: u64, reason: &'static str| StorageError::Corrupt {
+    let corrupt = |offset: u64, reason: &'static str| Error::Corrupt {
         path: path.to_path_buf(),
         offset,
         reason,
@@ -76,17 +75,17 @@ pub fn read_checked(path: &Path) -> Result<Option<Vec<u8>>, StorageError> {
 }
 
 /// Removes leftover `*.tmp` files from interrupted writes in `dir`.
-pub fn remove_temp_files(dir: &Path) -> Result<(), StorageError> {
+pub fn remove_temp_files(dir: &Path) -> Result<(), Error> {
     let listing = match std::fs::read_dir(dir) {
         Ok(listing) => listing,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(StorageError::io("list", dir, e)),
+        Err(e) => return Err(Error::io("list", dir, e)),
     };
     for item in listing {
-        let item = item.map_err(|e| StorageError::io("list", dir, e))?;
+        let item = item.map_err(|e| Error::io("list", dir, e))?;
         let path = item.path();
         if path.extension().is_some_and(|ext| ext == "tmp") {
-            std::fs::remove_file(&path).map_err(|e| StorageError::io("remove", &path, e))?;
+            std::fs::remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
         }
     }
     Ok(())

@@ -27,13 +27,12 @@ use std::path::Path;
 
 use bytes::Bytes;
 
-use super::error::StorageError;
 use super::segment::{TornTail, segment_file_name};
 use super::snapshot_file::{SnapshotFile, StoredSnapshot};
 use super::wal::{Wal, WalOptions, WalStats};
+use crate::error::{Error, Result};
 use crate::raft::{
-    Codec, ConfState, Entry, Error, HardState, Index, InitialState, Result, Snapshot, SnapshotMeta,
-    Storage, Term,
+    Codec, ConfState, Entry, HardState, Index, InitialState, Snapshot, SnapshotMeta, Storage, Term,
 };
 
 /// Record kind of a log entry (payload: the raft codec's [`Entry`]).
@@ -59,11 +58,7 @@ pub struct DiskStorage {
 impl DiskStorage {
     /// Opens the node state in `dir`, creating it with membership `bootstrap`
     /// if the directory holds none yet.
-    pub fn open(
-        dir: &Path,
-        options: WalOptions,
-        bootstrap: ConfState,
-    ) -> std::result::Result<DiskStorage, StorageError> {
+    pub fn open(dir: &Path, options: WalOptions, bootstrap: ConfState) -> Result<DiskStorage> {
         let snapshots = SnapshotFile::open(&dir.join("snap"))?;
         let wal_dir = dir.join("wal");
         let (wal, replay) = Wal::open(&wal_dir, options)?;
@@ -86,7 +81,7 @@ impl DiskStorage {
                 stored
             }
             None => {
-                return Err(StorageError::Inconsistent {
+                return Err(Error::Inconsistent {
                     path: snapshots.path(),
                     offset: 0,
                     reason: "the log has records but the snapshot file is missing".into(),
@@ -107,20 +102,12 @@ impl DiskStorage {
             let path = wal_dir.join(segment_file_name(record.segment));
             match record.kind {
                 RECORD_HARD_STATE => {
-                    store.hard_state =
-                        HardState::decode(&record.payload).map_err(|e| StorageError::Decode {
-                            what: "hard state",
-                            path: path.clone(),
-                            reason: format!("record at offset {}: {e}", record.offset),
-                        })?;
+                    store.hard_state = HardState::decode(&record.payload)
+                        .map_err(|e| e.in_file("hard state", &path, record.offset))?;
                 }
                 RECORD_ENTRY => {
-                    let entry =
-                        Entry::decode(&record.payload).map_err(|e| StorageError::Decode {
-                            what: "log entry",
-                            path: path.clone(),
-                            reason: format!("record at offset {}: {e}", record.offset),
-                        })?;
+                    let entry = Entry::decode(&record.payload)
+                        .map_err(|e| e.in_file("log entry", &path, record.offset))?;
                     let max = store.segment_max_index.entry(record.segment).or_default();
                     *max = (*max).max(entry.index);
                     if (record.segment, record.offset) < store.stored.discard_before {
@@ -136,7 +123,7 @@ impl DiskStorage {
                     }
                     let last = store.last();
                     if entry.index > last + 1 {
-                        return Err(StorageError::Inconsistent {
+                        return Err(Error::Inconsistent {
                             path,
                             offset: record.offset,
                             reason: format!(
@@ -151,7 +138,7 @@ impl DiskStorage {
                     store.entries.push(entry);
                 }
                 kind => {
-                    return Err(StorageError::Inconsistent {
+                    return Err(Error::Inconsistent {
                         path,
                         offset: record.offset,
                         reason: format!("unknown record kind {kind}"),
@@ -213,7 +200,7 @@ impl DiskStorage {
 
     /// Buffers `entries` for the log, replacing any entries from the first new
     /// index on. Entries the snapshot already covers are skipped.
-    pub fn append(&mut self, entries: &[Entry]) -> std::result::Result<(), StorageError> {
+    pub fn append(&mut self, entries: &[Entry]) -> Result<()> {
         let snapshot_index = self.snapshot_index();
         let skip = entries
             .iter()
@@ -224,14 +211,14 @@ impl DiskStorage {
             return Ok(());
         };
         if first.index > self.last() + 1 {
-            return Err(StorageError::LogGap {
+            return Err(Error::LogGap {
                 index: first.index,
                 last: self.last(),
             });
         }
         for pair in entries.windows(2) {
             if pair[1].index != pair[0].index + 1 {
-                return Err(StorageError::LogGap {
+                return Err(Error::LogGap {
                     index: pair[1].index,
                     last: pair[0].index,
                 });
@@ -249,10 +236,7 @@ impl DiskStorage {
     }
 
     /// Buffers a new hard state (a no-op if it is unchanged).
-    pub fn set_hard_state(
-        &mut self,
-        hard_state: HardState,
-    ) -> std::result::Result<(), StorageError> {
+    pub fn set_hard_state(&mut self, hard_state: HardState) -> Result<()> {
         if hard_state == self.hard_state {
             return Ok(());
         }
@@ -263,7 +247,7 @@ impl DiskStorage {
     }
 
     /// Makes everything buffered durable with one data sync.
-    pub fn sync(&mut self) -> std::result::Result<(), StorageError> {
+    pub fn sync(&mut self) -> Result<()> {
         self.wal.sync()
     }
 
@@ -271,10 +255,7 @@ impl DiskStorage {
     /// nothing) if it is not newer than the current one. Entries after the
     /// snapshot are kept only if the log agrees with the snapshot's last entry.
     /// Durable on return.
-    pub fn apply_snapshot(
-        &mut self,
-        snapshot: Snapshot,
-    ) -> std::result::Result<bool, StorageError> {
+    pub fn apply_snapshot(&mut self, snapshot: Snapshot) -> Result<bool> {
         let index = snapshot.meta.index;
         if index <= self.snapshot_index() {
             return Ok(false);
@@ -316,12 +297,12 @@ impl DiskStorage {
         index: Index,
         conf_state: ConfState,
         data: Bytes,
-    ) -> std::result::Result<(), StorageError> {
+    ) -> Result<()> {
         if index <= self.snapshot_index() {
             return Ok(());
         }
         let Some(term) = self.entry_at(index).map(|e| e.term) else {
-            return Err(StorageError::LogGap {
+            return Err(Error::LogGap {
                 index,
                 last: self.last(),
             });
@@ -347,7 +328,7 @@ impl DiskStorage {
     }
 
     /// Deletes the oldest segments whose entries the snapshot covers.
-    fn compact_segments(&mut self) -> std::result::Result<(), StorageError> {
+    fn compact_segments(&mut self) -> Result<()> {
         let snapshot_index = self.snapshot_index();
         let active = self.wal.active_segment();
         let mut first_kept = active;
@@ -418,12 +399,5 @@ impl Storage for DiskStorage {
 
     fn snapshot(&self) -> Result<Snapshot> {
         Ok(self.stored.snapshot.clone())
-    }
-}
-
-/// Converts a storage failure into the core's error type.
-pub fn to_raft_error(e: StorageError) -> Error {
-    Error::Storage {
-        message: e.to_string(),
     }
 }

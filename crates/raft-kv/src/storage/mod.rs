@@ -10,14 +10,12 @@
 
 pub mod atomic_file;
 mod disk_storage;
-mod error;
 pub mod frame;
 pub mod segment;
 mod snapshot_file;
 mod wal;
 
-pub use disk_storage::{DiskStorage, to_raft_error};
-pub use error::StorageError;
+pub use disk_storage::DiskStorage;
 pub use segment::TornTail;
 pub use snapshot_file::{SNAPSHOT_FORMAT_VERSION, SnapshotFile, StoredSnapshot};
 pub use wal::{Wal, WalOptions, WalRecord, WalReplay, WalStats};

@@ -10,8 +10,8 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::error::StorageError;
 use super::frame::{FrameScan, is_zero, scan_frame};
+use crate::error::Error;
 
 /// Magic bytes at the start of every segment (format version 1).
 const SEGMENT_MAGIC: [u8; 8] = *b"HKWALv01";
@@ -45,7 +45,7 @@ fn encode_header(seq: u64) -> [u8; SEGMENT_HEADER_LEN as usize] {
 /// Creates `dir` (and missing parents) durably: each directory created is
 /// synced, and so is the parent that gained an entry for it, so the path
 /// survives a crash along with what is later written in it.
-pub fn create_dir_durably(dir: &Path) -> Result<(), StorageError> {
+pub fn create_dir_durably(dir: &Path) -> Result<(), Error> {
     let mut missing = Vec::new();
     let mut probe = Some(dir);
     while let Some(path) = probe {
@@ -55,7 +55,7 @@ pub fn create_dir_durably(dir: &Path) -> Result<(), StorageError> {
         missing.push(path);
         probe = path.parent();
     }
-    std::fs::create_dir_all(dir).map_err(|e| StorageError::io("create directory", dir, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
     for created in missing {
         sync_dir(created)?;
         if let Some(parent) = created.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -66,17 +66,17 @@ pub fn create_dir_durably(dir: &Path) -> Result<(), StorageError> {
 }
 
 /// Syncs a directory so that a rename or unlink inside it is durable.
-pub fn sync_dir(dir: &Path) -> Result<(), StorageError> {
-    let handle = File::open(dir).map_err(|e| StorageError::io("open directory", dir, e))?;
+pub fn sync_dir(dir: &Path) -> Result<(), Error> {
+    let handle = File::open(dir).map_err(|e| Error::io("open directory", dir, e))?;
     handle
         .sync_all()
-        .map_err(|e| StorageError::io("fsync directory", dir, e))
+        .map_err(|e| Error::io("fsync directory", dir, e))
 }
 
 /// Reserves `len` bytes of zero-filled space from `offset` so later appends do
 /// not change the file size (and `fdatasync` need not write metadata).
 /// Falls back to extending the file where the filesystem has no `fallocate`.
-pub fn preallocate(file: &File, path: &Path, offset: u64, len: u64) -> Result<(), StorageError> {
+pub fn preallocate(file: &File, path: &Path, offset: u64, len: u64) -> Result<(), Error> {
     if len == 0 {
         return Ok(());
     }
@@ -88,11 +88,11 @@ pub fn preallocate(file: &File, path: &Path, offset: u64, len: u64) -> Result<()
             let wanted = offset + len;
             let current = file
                 .metadata()
-                .map_err(|e| StorageError::io("stat", path, e))?
+                .map_err(|e| Error::io("stat", path, e))?
                 .len();
             if current < wanted {
                 file.set_len(wanted)
-                    .map_err(|e| StorageError::io("extend", path, e))?;
+                    .map_err(|e| Error::io("extend", path, e))?;
             }
             Ok(())
         }
@@ -104,7 +104,7 @@ pub fn create_segment(
     dir: &Path,
     seq: u64,
     preallocate_len: u64,
-) -> Result<(File, PathBuf), StorageError> {
+) -> Result<(File, PathBuf), Error> {
     let final_path = dir.join(segment_file_name(seq));
     let tmp_path = dir.join(format!("{}.tmp", segment_file_name(seq)));
     let file = OpenOptions::new()
@@ -113,9 +113,9 @@ pub fn create_segment(
         .create(true)
         .truncate(true)
         .open(&tmp_path)
-        .map_err(|e| StorageError::io("create segment", &tmp_path, e))?;
+        .map_err(|e| Error::io("create segment", &tmp_path, e))?;
     file.write_all_at(&encode_header(seq), 0)
-        .map_err(|e| StorageError::io("write segment header", &tmp_path, e))?;
+        .map_err(|e| Error::io("write segment header", &tmp_path, e))?;
     if preallocate_len > SEGMENT_HEADER_LEN {
         preallocate(
             &file,
@@ -125,9 +125,9 @@ pub fn create_segment(
         )?;
     }
     file.sync_all()
-        .map_err(|e| StorageError::io("fsync segment", &tmp_path, e))?;
+        .map_err(|e| Error::io("fsync segment", &tmp_path, e))?;
     std::fs::rename(&tmp_path, &final_path)
-        .map_err(|e| StorageError::io("rename segment", &final_path, e))?;
+        .map_err(|e| Error::io("rename segment", &final_path, e))?;
     sync_dir(dir)?;
     Ok((file, final_path))
 }
@@ -167,10 +167,10 @@ pub struct ScannedSegment {
 
 /// Reads and checks segment `seq`. In the last segment a damaged final record
 /// (one followed by nothing but zeros) is a torn write and is reported in
-/// [`ScannedSegment::torn`]; any other damage is [`StorageError::Corrupt`].
-pub fn scan_segment(path: &Path, seq: u64, is_last: bool) -> Result<ScannedSegment, StorageError> {
-    let buf = std::fs::read(path).map_err(|e| StorageError::io("read segment", path, e))?;
-    let corrupt = |offset: usize, reason: &'static str| StorageError::Corrupt {
+/// [`ScannedSegment::torn`]; any other damage is [`Error::Corrupt`].
+pub fn scan_segment(path: &Path, seq: u64, is_last: bool) -> Result<ScannedSegment, Error> {
+    let buf = std::fs::read(path).map_err(|e| Error::io("read segment", path, e))?;
+    let corrupt = |offset: usize, reason: &'static str| Error::Corrupt {
         path: path.to_path_buf(),
         offset: offset as u64,
         reason,

@@ -23,8 +23,8 @@ use std::path::{Path, PathBuf};
 use bytes::{Bytes, BytesMut};
 
 use super::atomic_file::{read_checked, remove_temp_files, write_atomically};
-use super::error::StorageError;
 use super::segment::create_dir_durably;
+use crate::error::{Error, Malformed};
 use crate::raft::codec::decode_meta_without_contexts;
 use crate::raft::{Codec, Snapshot, SnapshotMeta};
 
@@ -54,7 +54,7 @@ pub struct SnapshotFile {
 
 impl SnapshotFile {
     /// Uses `dir` (created if missing) and removes temp files of interrupted writes.
-    pub fn open(dir: &Path) -> Result<SnapshotFile, StorageError> {
+    pub fn open(dir: &Path) -> Result<SnapshotFile, Error> {
         create_dir_durably(dir)?;
         remove_temp_files(dir)?;
         Ok(SnapshotFile {
@@ -68,7 +68,7 @@ impl SnapshotFile {
     }
 
     /// Replaces the stored snapshot, atomically and durably.
-    pub fn save(&self, stored: &StoredSnapshot) -> Result<(), StorageError> {
+    pub fn save(&self, stored: &StoredSnapshot) -> Result<(), Error> {
         let snapshot = &stored.snapshot;
         let mut meta = BytesMut::new();
         snapshot.meta.encode(&mut meta);
@@ -85,32 +85,30 @@ impl SnapshotFile {
     }
 
     /// The stored snapshot, or `None` if none was ever saved.
-    pub fn load(&self) -> Result<Option<StoredSnapshot>, StorageError> {
+    pub fn load(&self) -> Result<Option<StoredSnapshot>, Error> {
         let path = self.path();
         let Some(buf) = read_checked(&path)? else {
             return Ok(None);
         };
-        let decode_error = |reason: String| StorageError::Decode {
-            what: "snapshot",
-            path: path.clone(),
-            reason,
+        let incomplete = |offset: usize, needed: usize| {
+            Error::Incomplete { offset, needed }.in_file("snapshot", &path, offset as u64)
         };
         let Some(first) = read_u32(&buf, 0) else {
-            return Err(decode_error("shorter than its metadata length".into()));
+            return Err(incomplete(buf.len(), 4 - buf.len()));
         };
-        let (version, body) = if first == VERSION_MARKER {
+        let (version, header_len) = if first == VERSION_MARKER {
             let Some(version) = read_u32(&buf, 4) else {
-                return Err(decode_error("shorter than its format version".into()));
+                return Err(incomplete(buf.len(), 8 - buf.len()));
             };
-            (version, &buf[8..])
+            (version, 8)
         } else {
-            (0, &buf[..])
+            (0, 0)
         };
         let decode_meta = match version {
             0 => decode_meta_without_contexts,
             SNAPSHOT_FORMAT_VERSION => SnapshotMeta::decode,
             _ => {
-                return Err(StorageError::UnknownVersion {
+                return Err(Error::UnknownVersion {
                     what: "snapshot",
                     path,
                     version,
@@ -118,19 +116,27 @@ impl SnapshotFile {
                 });
             }
         };
-        let Some(meta_len) = read_u32(body, 0) else {
-            return Err(decode_error("shorter than its metadata length".into()));
+        let Some(meta_len) = read_u32(&buf, header_len) else {
+            return Err(incomplete(buf.len(), header_len + 4 - buf.len()));
         };
+        let meta_start = header_len + 4;
         let meta_len = meta_len as usize;
-        let Some(meta_bytes) = body.get(4..4 + meta_len) else {
-            return Err(decode_error(format!(
-                "metadata length {meta_len} exceeds the file"
-            )));
+        let Some(meta_bytes) = buf.get(meta_start..meta_start.saturating_add(meta_len)) else {
+            return Err(Error::malformed(
+                header_len,
+                Malformed::Length {
+                    what: "snapshot metadata",
+                    len: meta_len as u64,
+                },
+            )
+            .in_file("snapshot", &path, header_len as u64));
         };
-        let meta = decode_meta(meta_bytes).map_err(|e| decode_error(e.to_string()))?;
-        let rest = &body[4 + meta_len..];
+        let meta = decode_meta(meta_bytes)
+            .map_err(|e| e.in_file("snapshot metadata", &path, meta_start as u64))?;
+        let position_start = meta_start + meta_len;
+        let rest = &buf[position_start..];
         let Some(position) = rest.get(..16) else {
-            return Err(decode_error("missing log position".into()));
+            return Err(incomplete(position_start, 16 - rest.len()));
         };
         let mut segment = [0u8; 8];
         let mut offset = [0u8; 8];
@@ -226,7 +232,7 @@ mod tests {
         payload.extend_from_slice(&[0; 32]);
         write_atomically(dir.path(), SNAPSHOT_FILE_NAME, &payload).unwrap();
         match file.load() {
-            Err(StorageError::UnknownVersion {
+            Err(Error::UnknownVersion {
                 what: "snapshot",
                 path,
                 version,
@@ -246,7 +252,7 @@ mod tests {
         for payload in [&[0xff, 0xff][..], &[0xff, 0xff, 0xff, 0xff, 1, 0]] {
             write_atomically(dir.path(), SNAPSHOT_FILE_NAME, payload).unwrap();
             assert!(
-                matches!(file.load(), Err(StorageError::Decode { .. })),
+                matches!(file.load(), Err(Error::FileDecode { .. })),
                 "{payload:?}"
             );
         }

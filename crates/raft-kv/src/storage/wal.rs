@@ -20,12 +20,12 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::error::StorageError;
 use super::frame::{MAX_RECORD_LEN, encode_frame, frame_len};
 use super::segment::{
     SEGMENT_HEADER_LEN, TornTail, create_dir_durably, create_segment, parse_segment_file_name,
     preallocate, scan_segment, segment_file_name, sync_dir,
 };
+use crate::error::Error;
 
 /// How the log lays out its files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,19 +103,19 @@ pub struct Wal {
 
 impl Wal {
     /// Opens (or creates) the log in `dir` and replays it.
-    pub fn open(dir: &Path, options: WalOptions) -> Result<(Wal, WalReplay), StorageError> {
+    pub fn open(dir: &Path, options: WalOptions) -> Result<(Wal, WalReplay), Error> {
         create_dir_durably(dir)?;
         let mut seqs = Vec::new();
-        let listing = std::fs::read_dir(dir).map_err(|e| StorageError::io("list", dir, e))?;
+        let listing = std::fs::read_dir(dir).map_err(|e| Error::io("list", dir, e))?;
         for item in listing {
-            let item = item.map_err(|e| StorageError::io("list", dir, e))?;
+            let item = item.map_err(|e| Error::io("list", dir, e))?;
             let name = item.file_name();
             let Some(name) = name.to_str() else { continue };
             if name.ends_with(".wal.tmp") {
                 // A segment whose creation never finished holds no records.
                 let path = item.path();
                 std::fs::remove_file(&path)
-                    .map_err(|e| StorageError::io("remove unfinished segment", &path, e))?;
+                    .map_err(|e| Error::io("remove unfinished segment", &path, e))?;
             } else if let Some(seq) = parse_segment_file_name(name) {
                 seqs.push(seq);
             }
@@ -123,7 +123,7 @@ impl Wal {
         seqs.sort_unstable();
         for pair in seqs.windows(2) {
             if pair[1] != pair[0] + 1 {
-                return Err(StorageError::MissingSegment {
+                return Err(Error::MissingSegment {
                     dir: dir.to_path_buf(),
                     missing: pair[0] + 1,
                     found: pair[1],
@@ -164,7 +164,7 @@ impl Wal {
             .read(true)
             .write(true)
             .open(&active_path)
-            .map_err(|e| StorageError::io("open segment", &active_path, e))?;
+            .map_err(|e| Error::io("open segment", &active_path, e))?;
         if let Some(torn) = &replay.torn_tail {
             tracing::warn!(
                 path = %torn.path.display(),
@@ -176,13 +176,13 @@ impl Wal {
             // starts on clean space and a later scan sees a proper end.
             active
                 .set_len(torn.offset)
-                .map_err(|e| StorageError::io("truncate torn tail", &active_path, e))?;
+                .map_err(|e| Error::io("truncate torn tail", &active_path, e))?;
             if prealloc > torn.offset {
                 preallocate(&active, &active_path, torn.offset, prealloc - torn.offset)?;
             }
             active
                 .sync_all()
-                .map_err(|e| StorageError::io("fsync", &active_path, e))?;
+                .map_err(|e| Error::io("fsync", &active_path, e))?;
         }
         let mut wal = Wal::new(
             dir,
@@ -231,9 +231,9 @@ impl Wal {
 
     /// Adds a record to the current batch and returns the segment it will be
     /// in. Nothing is durable until [`Wal::sync`].
-    pub fn append(&mut self, kind: u8, payload: &[u8]) -> Result<u64, StorageError> {
+    pub fn append(&mut self, kind: u8, payload: &[u8]) -> Result<u64, Error> {
         if payload.len() > MAX_RECORD_LEN {
-            return Err(StorageError::RecordTooLarge {
+            return Err(Error::RecordTooLarge {
                 len: payload.len(),
                 max: MAX_RECORD_LEN,
             });
@@ -249,25 +249,25 @@ impl Wal {
     }
 
     /// Writes the batch and makes it durable with one data sync.
-    pub fn sync(&mut self) -> Result<(), StorageError> {
+    pub fn sync(&mut self) -> Result<(), Error> {
         self.write_pending()?;
         if self.unsynced {
             self.active
                 .sync_data()
-                .map_err(|e| StorageError::io("fdatasync", &self.active_path, e))?;
+                .map_err(|e| Error::io("fdatasync", &self.active_path, e))?;
             self.unsynced = false;
             self.stats.syncs += 1;
         }
         Ok(())
     }
 
-    fn write_pending(&mut self) -> Result<(), StorageError> {
+    fn write_pending(&mut self) -> Result<(), Error> {
         if self.pending.is_empty() {
             return Ok(());
         }
         self.active
             .write_all_at(&self.pending, self.offset)
-            .map_err(|e| StorageError::io("write", &self.active_path, e))?;
+            .map_err(|e| Error::io("write", &self.active_path, e))?;
         self.offset += self.pending.len() as u64;
         self.stats.bytes_written += self.pending.len() as u64;
         self.pending.clear();
@@ -275,7 +275,7 @@ impl Wal {
         Ok(())
     }
 
-    fn roll_over(&mut self) -> Result<(), StorageError> {
+    fn roll_over(&mut self) -> Result<(), Error> {
         // Everything in the old segment must be durable before anything lands
         // in the new one; otherwise a crash could keep later records and lose
         // earlier ones.
@@ -319,7 +319,7 @@ impl Wal {
     /// Deletes every segment older than `seq` (never the active one) and
     /// returns how many were deleted. The caller must first have made durable
     /// whatever those segments held that is still needed (a snapshot).
-    pub fn remove_segments_before(&mut self, seq: u64) -> Result<usize, StorageError> {
+    pub fn remove_segments_before(&mut self, seq: u64) -> Result<usize, Error> {
         let limit = seq.min(self.active_segment());
         let mut removed = 0;
         while let Some(&oldest) = self.segments.front() {
@@ -327,8 +327,7 @@ impl Wal {
                 break;
             }
             let path = self.dir.join(segment_file_name(oldest));
-            std::fs::remove_file(&path)
-                .map_err(|e| StorageError::io("remove segment", &path, e))?;
+            std::fs::remove_file(&path).map_err(|e| Error::io("remove segment", &path, e))?;
             self.segments.pop_front();
             removed += 1;
         }

@@ -9,8 +9,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 
 use super::stats::Counters;
-use super::wire::{WireError, read_frame, read_handshake};
+use super::wire::{read_frame, read_handshake};
 use super::{TransportConfig, set_keepalive};
+use crate::error::{Error, Result};
 use crate::raft::Message;
 
 pub(crate) async fn accept_loop(
@@ -56,7 +57,7 @@ async fn serve_connection(
     };
     if let Err(e) = result {
         // A peer that died mid-frame was not refused.
-        if !matches!(e, WireError::Io(_) | WireError::Truncated { .. }) {
+        if !matches!(e, Error::Network(_) | Error::TruncatedFrame { .. }) {
             counters
                 .rejected_connections
                 .fetch_add(1, Ordering::Relaxed);
@@ -70,15 +71,15 @@ async fn receive(
     inbox: &mpsc::Sender<Message>,
     config: &TransportConfig,
     counters: &Counters,
-) -> Result<(), WireError> {
+) -> Result<()> {
     let from = tokio::time::timeout(config.connect_timeout, read_handshake(reader))
         .await
-        .map_err(|_| WireError::BadHandshake)??;
+        .map_err(|_| Error::BadHandshake)??;
     let mut buf = Vec::new();
     while let Some(message) = read_frame(reader, config.max_frame_len, &mut buf).await? {
         if message.from != from {
             // A peer may only speak for itself.
-            return Err(WireError::BadHandshake);
+            return Err(Error::BadHandshake);
         }
         counters.received.fetch_add(1, Ordering::Relaxed);
         // Waiting here when the node is behind pushes back on the sender

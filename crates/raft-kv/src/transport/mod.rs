@@ -128,8 +128,8 @@ impl Transport {
         listener: TcpListener,
         peers: impl IntoIterator<Item = (NodeId, SocketAddr)>,
         config: TransportConfig,
-    ) -> std::io::Result<(Transport, mpsc::Receiver<Message>)> {
-        let local_addr = listener.local_addr()?;
+    ) -> crate::Result<(Transport, mpsc::Receiver<Message>)> {
+        let local_addr = listener.local_addr().map_err(crate::Error::Network)?;
         let (inbox_tx, inbox_rx) = mpsc::channel(config.inbox_capacity.max(1));
         let (shutdown, shutdown_rx) = watch::channel(false);
         let counters = Arc::new(Counters::default());

@@ -15,6 +15,7 @@
 use bytes::{BufMut, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+use crate::error::{Error, Result};
 use crate::raft::{Codec, Message, NodeId};
 
 const HANDSHAKE_MAGIC: [u8; 6] = *b"HKRAFT";
@@ -22,40 +23,6 @@ const HANDSHAKE_MAGIC: [u8; 6] = *b"HKRAFT";
 const WIRE_VERSION: u8 = 2;
 /// Bytes of the handshake.
 pub const HANDSHAKE_LEN: usize = 16;
-
-/// Why a connection was refused or closed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum WireError {
-    /// The socket failed or closed mid-frame.
-    #[error("connection error: {0}")]
-    Io(#[from] std::io::Error),
-    /// The peer did not open with a valid handshake.
-    #[error("bad handshake from peer")]
-    BadHandshake,
-    /// A frame announced more bytes than allowed.
-    #[error("frame of {len} bytes exceeds the limit of {max}")]
-    FrameTooLarge {
-        /// Announced length.
-        len: usize,
-        /// The limit.
-        max: usize,
-    },
-    /// The stream ended inside a frame (in its length prefix or its message): the
-    /// peer went away mid-write, or sent garbage. Only an end between frames is clean.
-    #[error("stream ended {received} bytes into a frame's {part} of {expected} bytes")]
-    Truncated {
-        /// The part of the frame being read: `"length prefix"` or `"message"`.
-        part: &'static str,
-        /// Bytes of that part received.
-        received: usize,
-        /// Bytes of that part expected.
-        expected: usize,
-    },
-    /// A frame did not decode to a message.
-    #[error("undecodable message: {0}")]
-    Decode(#[from] crate::raft::DecodeError),
-}
 
 /// Encodes the handshake of a connection from `from`.
 pub fn encode_handshake(from: NodeId) -> [u8; HANDSHAKE_LEN] {
@@ -67,17 +34,17 @@ pub fn encode_handshake(from: NodeId) -> [u8; HANDSHAKE_LEN] {
 }
 
 /// Reads and checks a handshake; returns the sender's id.
-pub async fn read_handshake<R: AsyncRead + Unpin>(reader: &mut R) -> Result<NodeId, WireError> {
+pub async fn read_handshake<R: AsyncRead + Unpin>(reader: &mut R) -> Result<NodeId> {
     let mut buf = [0u8; HANDSHAKE_LEN];
-    reader.read_exact(&mut buf).await?;
+    reader.read_exact(&mut buf).await.map_err(Error::Network)?;
     if buf[..6] != HANDSHAKE_MAGIC || buf[6] != WIRE_VERSION || buf[7] != 0 {
-        return Err(WireError::BadHandshake);
+        return Err(Error::BadHandshake);
     }
     let mut id = [0u8; 8];
     id.copy_from_slice(&buf[8..]);
     let from = u64::from_le_bytes(id);
     if from == 0 {
-        return Err(WireError::BadHandshake);
+        return Err(Error::BadHandshake);
     }
     Ok(from)
 }
@@ -93,18 +60,18 @@ pub fn encode_frame(message: &Message, out: &mut BytesMut) {
 
 /// Reads one framed message; `Ok(None)` on a clean end of stream between frames.
 /// A stream that ends anywhere inside a frame, even one byte into its length
-/// prefix, is [`WireError::Truncated`].
+/// prefix, is [`Error::TruncatedFrame`].
 pub async fn read_frame<R: AsyncRead + Unpin>(
     reader: &mut R,
     max_len: usize,
     buf: &mut Vec<u8>,
-) -> Result<Option<Message>, WireError> {
+) -> Result<Option<Message>> {
     let mut len = [0u8; 4];
-    match read_full(reader, &mut len).await? {
+    match read_full(reader, &mut len).await.map_err(Error::Network)? {
         0 => return Ok(None),
         4 => {}
         received => {
-            return Err(WireError::Truncated {
+            return Err(Error::TruncatedFrame {
                 part: "length prefix",
                 received,
                 expected: 4,
@@ -113,13 +80,13 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     }
     let len = u32::from_le_bytes(len) as usize;
     if len > max_len {
-        return Err(WireError::FrameTooLarge { len, max: max_len });
+        return Err(Error::FrameTooLarge { len, max: max_len });
     }
     buf.clear();
     buf.resize(len, 0);
-    let received = read_full(reader, buf).await?;
+    let received = read_full(reader, buf).await.map_err(Error::Network)?;
     if received < len {
-        return Err(WireError::Truncated {
+        return Err(Error::TruncatedFrame {
             part: "message",
             received,
             expected: len,
@@ -129,10 +96,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
 }
 
 /// Fills `buf` unless the stream ends first; returns how many bytes were read.
-async fn read_full<R: AsyncRead + Unpin>(
-    reader: &mut R,
-    buf: &mut [u8],
-) -> Result<usize, std::io::Error> {
+async fn read_full<R: AsyncRead + Unpin>(reader: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match reader.read(&mut buf[filled..]).await {
@@ -162,7 +126,7 @@ mod tests {
         out.to_vec()
     }
 
-    async fn read_all(mut stream: &[u8]) -> (usize, Result<Option<Message>, WireError>) {
+    async fn read_all(mut stream: &[u8]) -> (usize, Result<Option<Message>>) {
         let mut frames = 0;
         let mut buf = Vec::new();
         loop {
@@ -188,7 +152,7 @@ mod tests {
             match read_all(&stream).await {
                 (
                     1,
-                    Err(WireError::Truncated {
+                    Err(Error::TruncatedFrame {
                         part: "length prefix",
                         received,
                         expected: 4,
@@ -206,7 +170,7 @@ mod tests {
             match read_all(&whole[..cut]).await {
                 (
                     0,
-                    Err(WireError::Truncated {
+                    Err(Error::TruncatedFrame {
                         part: "message",
                         received,
                         expected,
