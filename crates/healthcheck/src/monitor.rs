@@ -137,6 +137,20 @@ pub struct StateChange {
     pub at: std::time::Instant,
 }
 
+impl StateChange {
+    fn of(target: TargetId, addr: SocketAddr, t: Transition, result: Option<CheckResult>) -> Self {
+        Self {
+            target,
+            addr,
+            from: t.from,
+            to: t.to,
+            cause: t.cause,
+            result,
+            at: t.at,
+        }
+    }
+}
+
 /// Per-target figures for a stats page.
 #[derive(Debug, Clone)]
 pub struct TargetSnapshot {
@@ -375,15 +389,7 @@ impl Monitor {
         };
         self.tell(Command::Wake(id));
         if let Some(t) = transition {
-            let _ = self.changes.send(StateChange {
-                target: id,
-                addr,
-                from: t.from,
-                to: t.to,
-                cause: t.cause,
-                result: None,
-                at: t.at,
-            });
+            let _ = self.changes.send(StateChange::of(id, addr, t, None));
         }
         transition
     }
@@ -821,15 +827,7 @@ fn record_agent(
     let transition = st.machine.set_agent_down(now, reply.forces_down());
     st.agent = Some(reply);
     if let Some(t) = transition {
-        let _ = changes.send(StateChange {
-            target: id,
-            addr: r.addr,
-            from: t.from,
-            to: t.to,
-            cause: t.cause,
-            result: Some(result),
-            at: t.at,
-        });
+        let _ = changes.send(StateChange::of(id, r.addr, t, Some(result)));
     }
 }
 
@@ -850,15 +848,7 @@ fn record_health(
         st.agent = result.agent.clone();
     }
     if let Some(t) = transition {
-        let _ = changes.send(StateChange {
-            target: id,
-            addr: r.addr,
-            from: t.from,
-            to: t.to,
-            cause: t.cause,
-            result: Some(result.clone()),
-            at: t.at,
-        });
+        let _ = changes.send(StateChange::of(id, r.addr, t, Some(result.clone())));
     }
     st.last = Some(result);
     st.machine.next_delay()
