@@ -687,7 +687,8 @@ where
             return Ok(());
         }
         let data = self.machine.snapshot();
-        let conf_state = self.raw.conf_state().clone();
+        // The membership at `applied`, not the core's (that is the commit index's).
+        let conf_state = self.raw.applied_conf_state().clone();
         let storage = self.raw.storage_mut();
         blocking(|| storage.create_snapshot(applied, conf_state, data))?;
         tracing::debug!(index = applied, "took a snapshot and compacted the log");

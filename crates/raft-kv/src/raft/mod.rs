@@ -86,6 +86,16 @@
 //!
 //! A change takes effect when its entry commits (as in etcd), on every node alike; a
 //! leader that commits its own removal tells the followers the commit index and steps down.
+//! So [`RawNode::conf_state`] is the membership as of the commit index, which can be ahead
+//! of the applied index: a `Ready` hands out at most [`Config::max_committed_size_per_ready`]
+//! bytes of committed entries, and a driver may apply asynchronously. A snapshot at the
+//! applied index must carry the membership in effect at that index, or a node restoring it
+//! would start with a configuration its log has not reached (and could count votes in
+//! it); [`RawNode::applied_conf_state`] is that membership, and what the node driver and
+//! the simulation put in their snapshots. The simulation checks every snapshot taken or
+//! installed against the membership its index has in the committed log, with seeds that
+//! cap the committed entries per `Ready` (with the commit index's membership, seeds 284,
+//! 315, 329, 453 and 469 of the default sweep fail that check).
 //! A node joining the cluster must start with the membership its log starts from (the
 //! bootstrap voters, or a snapshot's): it then follows the log but cannot campaign until it
 //! is added.

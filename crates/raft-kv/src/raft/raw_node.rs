@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 
+use super::codec::Codec;
 use super::config::Config;
 use super::consensus::{Raft, ReadState, Role};
 use super::message::Message;
@@ -46,6 +47,8 @@ pub struct RawNode<S: Storage> {
     prev_hard_state: HardState,
     /// What the last `ready()` handed out, confirmed by `advance`.
     pending: Option<Handed>,
+    /// Membership as of the applied index (see [`RawNode::applied_conf_state`]).
+    applied_conf: ConfState,
 }
 
 #[derive(Debug)]
@@ -54,6 +57,8 @@ struct Handed {
     snapshot_index: Option<Index>,
     last_committed: Option<Index>,
     hard_state: HardState,
+    /// Membership after the handed snapshot and committed entries, if they change it.
+    applied_conf: Option<ConfState>,
 }
 
 impl<S: Storage> RawNode<S> {
@@ -62,10 +67,22 @@ impl<S: Storage> RawNode<S> {
     pub fn new(config: Config, storage: S) -> Result<Self> {
         let raft = Raft::new(config, storage)?;
         let prev_hard_state = raft_hard_state(&raft);
+        // The storage's membership is the one at its snapshot; the changes between the
+        // snapshot and what the state machine already applied come from the log.
+        let mut applied_conf = raft.log.storage.initial_state()?.conf_state;
+        let (first, applied) = (raft.log.first_index(), raft.log.applied);
+        for entry in raft
+            .log
+            .slice(first, applied + 1, u64::MAX)
+            .unwrap_or_default()
+        {
+            applied_conf = conf_after(applied_conf, &entry);
+        }
         Ok(RawNode {
             raft,
             prev_hard_state,
             pending: None,
+            applied_conf,
         })
     }
 
@@ -129,6 +146,14 @@ impl<S: Storage> RawNode<S> {
         let committed_entries = r.log.next_committed(r.max_committed_size());
         let hs = raft_hard_state(r);
         let hard_state = (hs != self.prev_hard_state).then_some(hs);
+        let mut applied_conf = snapshot.as_ref().map(|s| s.meta.conf_state.clone());
+        for entry in committed_entries
+            .iter()
+            .filter(|e| e.kind == EntryKind::ConfChange)
+        {
+            let base = applied_conf.unwrap_or_else(|| self.applied_conf.clone());
+            applied_conf = Some(conf_after(base, entry));
+        }
         let must_sync = !entries.is_empty()
             || snapshot.is_some()
             || hs.term != self.prev_hard_state.term
@@ -138,6 +163,7 @@ impl<S: Storage> RawNode<S> {
             snapshot_index: snapshot.as_ref().map(|s| s.meta.index),
             last_committed: committed_entries.last().map(|e| e.index),
             hard_state: hs,
+            applied_conf,
         });
         Ready {
             hard_state,
@@ -168,6 +194,9 @@ impl<S: Storage> RawNode<S> {
             log.applied_to(index);
         }
         self.prev_hard_state = h.hard_state;
+        if let Some(conf) = h.applied_conf {
+            self.applied_conf = conf;
+        }
     }
 
     /// This node's id.
@@ -215,9 +244,23 @@ impl<S: Storage> RawNode<S> {
         self.raft.log.term(index).ok()
     }
 
-    /// Membership as of the commit index.
+    /// Membership as of the commit index: the one the core counts votes and
+    /// acknowledgements in (a change takes effect when its entry commits).
+    ///
+    /// Not the one to put in a snapshot: the commit index can be ahead of the applied
+    /// index (a capped [`Config::max_committed_size_per_ready`], or a driver that applies
+    /// asynchronously), and a snapshot at the applied index must carry the membership in
+    /// effect there. Use [`RawNode::applied_conf_state`] for that.
     pub fn conf_state(&self) -> &ConfState {
         &self.raft.conf
+    }
+
+    /// Membership as of [`RawNode::applied`]: the bootstrap or snapshot membership with
+    /// every conf change the driver was handed (and confirmed with [`RawNode::advance`])
+    /// applied. This is what a snapshot taken at the applied index carries in its
+    /// [`super::SnapshotMeta::conf_state`].
+    pub fn applied_conf_state(&self) -> &ConfState {
+        &self.applied_conf
     }
 
     /// The leader's view of how far `id` has replicated (None if not leader).
@@ -236,10 +279,103 @@ impl<S: Storage> RawNode<S> {
     }
 }
 
+/// `conf` after `entry`, if it is a conf change (an undecodable one changes nothing, as in
+/// the core).
+fn conf_after(conf: ConfState, entry: &Entry) -> ConfState {
+    if entry.kind != EntryKind::ConfChange {
+        return conf;
+    }
+    match ConfChange::decode(&entry.data) {
+        Ok(change) => conf.applied(&change),
+        Err(_) => conf,
+    }
+}
+
 fn raft_hard_state<S: Storage>(r: &Raft<S>) -> HardState {
     HardState {
         term: r.term,
         vote: r.vote,
         commit: r.log.committed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::{ConfChangeKind, MemStorage};
+
+    /// Drains one `Ready` the way a driver does; returns whether there was one.
+    fn drain_one(node: &mut RawNode<MemStorage>) -> bool {
+        if !node.has_ready() {
+            return false;
+        }
+        let ready = node.ready();
+        let storage = node.storage_mut();
+        storage.append(&ready.entries).expect("append");
+        if let Some(hs) = ready.hard_state {
+            storage.set_hard_state(hs);
+        }
+        node.advance(ready);
+        true
+    }
+
+    #[test]
+    fn applied_conf_state_follows_the_applied_index_not_the_commit_index() {
+        let mut config = Config::new(1);
+        // One committed entry per Ready: the applied index trails the commit index.
+        config.max_committed_size_per_ready = 1;
+        let mut node =
+            RawNode::new(config, MemStorage::new(ConfState::with_voters([1]))).expect("node");
+        for _ in 0..30 {
+            node.tick();
+        }
+        while drain_one(&mut node) {}
+        assert_eq!(node.role(), Role::Leader);
+        node.propose(&b"a"[..]).expect("propose");
+        node.propose(&b"b"[..]).expect("propose");
+        while node.committed() < node.last_index() {
+            assert!(drain_one(&mut node));
+        }
+        let change = ConfChange {
+            kind: ConfChangeKind::AddLearner,
+            node_id: 2,
+            context: Bytes::from_static(b"10.0.0.2:7000"),
+        };
+        let before = node.conf_state().clone();
+        let at = node.propose_conf_change(&change).expect("conf change");
+        let after = before.applied(&change);
+        let mut lagged = false;
+        while drain_one(&mut node) {
+            let expected = if node.applied() >= at {
+                &after
+            } else {
+                &before
+            };
+            assert_eq!(
+                node.applied_conf_state(),
+                expected,
+                "applied {}",
+                node.applied()
+            );
+            lagged |= node.applied() < at && node.conf_state() == &after;
+        }
+        assert!(
+            lagged,
+            "the commit index never ran ahead of a conf change's apply"
+        );
+        assert_eq!(node.applied(), at);
+        assert_eq!(node.applied_conf_state(), &after);
+
+        // A restart with the state machine at an earlier index rebuilds the same view.
+        let storage = node.storage().clone();
+        let mut config = Config::new(1);
+        config.applied = at - 1;
+        let restarted = RawNode::new(config, storage.clone()).expect("restart");
+        assert_eq!(restarted.conf_state(), &after);
+        assert_eq!(restarted.applied_conf_state(), &before);
+        let mut config = Config::new(1);
+        config.applied = at;
+        let restarted = RawNode::new(config, storage).expect("restart");
+        assert_eq!(restarted.applied_conf_state(), &after);
     }
 }

@@ -2,7 +2,7 @@
 //! loses, duplicates, delays, reorders and partitions, clients that record a history, and a
 //! fault schedule — all driven by one seeded generator and a virtual clock.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -13,9 +13,9 @@ use super::rng::SimRng;
 use super::safety::{SafetyChecker, Violation};
 use crate::error::Error;
 use crate::raft::{
-    Codec, ConfChange, ConfChangeKind, ConfState, Config, Entry, EntryKind, HardState, KvCommand,
-    KvOp, KvStateMachine, MemStorage, Message, NodeId, RawNode, ReadMode, ReadQueue, Ready, Role,
-    Snapshot, StateMachine, Storage, Term,
+    Codec, ConfChange, ConfChangeKind, ConfState, Config, Entry, EntryKind, HardState, Index,
+    KvCommand, KvOp, KvStateMachine, MemStorage, Message, NodeId, RawNode, ReadMode, ReadQueue,
+    Ready, Role, Snapshot, StateMachine, Storage, Term,
 };
 
 /// Virtual milliseconds per Raft tick.
@@ -57,6 +57,10 @@ pub struct SimOptions {
     pub max_size_per_msg: u64,
     /// Take a snapshot every this many applied entries.
     pub snapshot_every: u64,
+    /// [`Config::max_committed_size_per_ready`]: when small, a node's applied index lags
+    /// its commit index across several `Ready`s, so a snapshot taken at the applied index
+    /// must not carry the membership of the commit index.
+    pub max_committed_size_per_ready: u64,
 }
 
 impl SimOptions {
@@ -89,6 +93,8 @@ impl SimOptions {
             partition_rate: [0.0005, 0.001, 0.002][rng.below(3) as usize],
             snapshot_every: rng.range(5, 40),
             max_size_per_msg: [1, 256, 4096][rng.below(3) as usize],
+            // Drawn last, so the options above stay what they were for each seed.
+            max_committed_size_per_ready: [u64::MAX, u64::MAX, 1, 64][rng.below(4) as usize],
         }
     }
 }
@@ -117,6 +123,20 @@ pub enum SimFailureKind {
         node: NodeId,
         /// The member whose context is missing, wrong, or kept after its removal.
         member: NodeId,
+    },
+    /// A snapshot's membership is not the one in effect at its index (as the committed
+    /// log's conf changes up to that index give it).
+    SnapshotConf {
+        /// The node that took or installed the snapshot.
+        node: NodeId,
+        /// The snapshot's index.
+        index: u64,
+    },
+    /// The core's membership as of the applied index differs from the one the driver
+    /// got by applying the snapshot and conf changes it was handed.
+    AppliedConf {
+        /// The node.
+        node: NodeId,
     },
 }
 
@@ -249,6 +269,11 @@ pub struct Simulation {
     safety: SafetyChecker,
     report: SimReport,
     retired: HashSet<NodeId>,
+    /// The membership the log starts from.
+    bootstrap_conf: ConfState,
+    /// Every conf change applied anywhere, by index: with `bootstrap_conf` it gives the
+    /// membership in effect at any applied index.
+    conf_history: BTreeMap<Index, ConfChange>,
     faults_on: bool,
     /// Print events to stderr (`HAKIT_SIM_TRACE=1`), for replaying a failing seed.
     trace: bool,
@@ -274,6 +299,8 @@ impl Simulation {
             safety: SafetyChecker::default(),
             report: SimReport::default(),
             retired: HashSet::new(),
+            bootstrap_conf: ConfState::default(),
+            conf_history: BTreeMap::new(),
             faults_on: true,
             trace: std::env::var_os("HAKIT_SIM_TRACE").is_some(),
             loss: opts.loss,
@@ -281,6 +308,7 @@ impl Simulation {
             opts,
         };
         let voters = ConfState::with_voters(1..=sim.opts.initial_voters);
+        sim.bootstrap_conf = voters.clone();
         for id in 1..=sim.opts.nodes {
             // Spare nodes start with the membership the log starts from (the bootstrap
             // voters, themselves not included), as a joining etcd member is told the
@@ -327,6 +355,7 @@ impl Simulation {
         cfg.max_inflight_msgs = 4;
         cfg.max_inflight_bytes = 4096;
         cfg.snapshot_chunk_size = 16;
+        cfg.max_committed_size_per_ready = self.opts.max_committed_size_per_ready;
         cfg.applied = applied;
         cfg.pre_vote = self.opts.pre_vote;
         cfg.check_quorum = self.opts.check_quorum;
@@ -850,6 +879,43 @@ impl Simulation {
         Ok(())
     }
 
+    /// The membership in effect at `index`: the bootstrap one with every conf change up to
+    /// `index` applied. `None` if some entry up to `index` was never seen applied (then the
+    /// history cannot tell).
+    fn conf_at(&self, index: Index) -> Option<ConfState> {
+        if !self.safety.applied_through(index) {
+            return None;
+        }
+        let mut conf = self.bootstrap_conf.clone();
+        for cc in self.conf_history.range(..=index).map(|(_, cc)| cc) {
+            conf = conf.applied(cc);
+        }
+        Some(conf)
+    }
+
+    /// A snapshot at `index` must carry the membership in effect at `index`: a later one
+    /// (say, as of the commit index while the state machine lags) would have a node that
+    /// restarts from it, or receives it, count votes in a configuration the log has not
+    /// reached yet.
+    fn check_snapshot_conf(
+        &self,
+        node: NodeId,
+        index: Index,
+        conf: &ConfState,
+    ) -> Result<(), SimFailure> {
+        if self.conf_at(index).as_ref() != Some(conf) {
+            if self.trace {
+                eprintln!(
+                    "{:>6} node {node} snapshot at {index} has {conf:?}, the log says {:?}",
+                    self.now,
+                    self.conf_at(index)
+                );
+            }
+            return Err(self.fail(SimFailureKind::SnapshotConf { node, index }));
+        }
+        Ok(())
+    }
+
     fn process_readies(&mut self) -> Result<(), SimFailure> {
         for i in 0..self.nodes.len() {
             // Bounded: a node produces a handful of readies per event at most.
@@ -884,6 +950,7 @@ impl Simulation {
             self.safety
                 .observe_snapshot(id, s.meta.index, s.meta.term)
                 .map_err(|v| self.fail(SimFailureKind::Safety(v)))?;
+            self.check_snapshot_conf(id, s.meta.index, &s.meta.conf_state)?;
         }
         let Some(raft) = self.nodes[i].raft.as_mut() else {
             return Ok(());
@@ -978,6 +1045,10 @@ impl Simulation {
                 EntryKind::ConfChange => {
                     if let Ok(cc) = ConfChange::decode(&e.data) {
                         node.conf = node.conf.applied(&cc);
+                        // Every node applies the same entry here (checked above).
+                        self.conf_history
+                            .entry(e.index)
+                            .or_insert_with(|| cc.clone());
                         if self.trace {
                             eprintln!("{:>6} node {id} conf {:?} -> {:?}", self.now, cc, node.conf);
                         }
@@ -1014,11 +1085,21 @@ impl Simulation {
             self.complete(id, request_id, value);
         }
         self.check_member_contexts(i)?;
-        // 6. Compact now and then.
-        let node = &mut self.nodes[i];
-        if node.applied >= node.last_snapshot + self.opts.snapshot_every {
+        if let Some(raft) = self.nodes[i].raft.as_ref()
+            && raft.applied_conf_state() != &self.nodes[i].conf
+        {
+            return Err(self.fail(SimFailureKind::AppliedConf { node: id }));
+        }
+        // 6. Compact now and then, with the membership the node driver puts in its
+        // snapshots.
+        let node = &self.nodes[i];
+        if node.applied >= node.last_snapshot + self.opts.snapshot_every
+            && let Some(raft) = node.raft.as_ref()
+        {
+            let (index, conf) = (node.applied, raft.applied_conf_state().clone());
+            self.check_snapshot_conf(id, index, &conf)?;
+            let node = &mut self.nodes[i];
             let data = node.sm.snapshot();
-            let (index, conf) = (node.applied, node.conf.clone());
             if let Some(raft) = node.raft.as_mut()
                 && raft
                     .storage_mut()

@@ -156,6 +156,19 @@ impl SafetyChecker {
         }
     }
 
+    /// Whether an entry was seen applied at every index in `1..=index` (so the applied
+    /// history up to `index` is complete).
+    pub fn applied_through(&self, index: Index) -> bool {
+        let Ok(end) = usize::try_from(index) else {
+            return false;
+        };
+        end == 0
+            || self
+                .applied
+                .get(1..=end)
+                .is_some_and(|slots| slots.iter().all(Option::is_some))
+    }
+
     /// Leader completeness: a new leader's log holds every entry committed in an earlier
     /// term (anything applied anywhere is committed). `term_at` answers the leader's term at
     /// an index; indices below `first_index` are covered by its snapshot. A leader of a
