@@ -218,6 +218,16 @@ pub enum Error {
     /// The node has stopped (shut down or failed).
     #[error("node stopped")]
     Stopped,
+    /// A node that joined with no membership of its own committed log entries that
+    /// leave it with no voters: the cluster's log does not start with its bootstrap
+    /// members (it was created before they were recorded there), so the joining node
+    /// cannot know the membership. Join such a cluster by a snapshot that covers the
+    /// start of the log, or with a version that takes the members from `--peers`.
+    #[error("committed entries up to {index} name no voters: the log lacks the bootstrap members")]
+    NoBootstrapMembers {
+        /// The commit index at which the membership was still empty.
+        index: Index,
+    },
 }
 
 /// What makes an input [`Error::Malformed`].

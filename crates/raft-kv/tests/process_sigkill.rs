@@ -603,3 +603,140 @@ fn a_member_added_at_run_time_is_reached_after_compaction_and_restart() {
         }
     }
 }
+
+/// The bootstrap members' addresses are replicated state too (the bootstrap log):
+/// two nodes join with `--peers` naming only the leader and themselves, one while
+/// the leader's log still starts at index 1 and one after every original member
+/// compacted it (so it gets a snapshot), and both must reach the other original
+/// members; then two originals restart with `--peers` naming only themselves and
+/// must reach each other and the third.
+#[test]
+fn joiners_and_restarts_with_partial_peers_reach_the_bootstrap_members() {
+    const SNAPSHOT_EVERY: &[&str] = &["--snapshot-every", "20"];
+    let mut cluster = start_cluster_of(5, 0);
+    let original_peers = cluster
+        .nodes
+        .iter()
+        .take(3)
+        .map(|n| format!("{}={}", n.id, n.peer_addr))
+        .collect::<Vec<_>>()
+        .join(",");
+    for node in cluster.nodes.iter_mut().take(3) {
+        node.spawn_with(&original_peers, SNAPSHOT_EVERY);
+    }
+    let all: Vec<(u64, SocketAddr)> = cluster
+        .nodes
+        .iter()
+        .map(|n| (n.id, n.client_addr))
+        .collect();
+    let first_three = all[..3].to_vec();
+    let mut leader = None;
+    wait_until("a leader", STARTUP_DEADLINE, || {
+        leader = first_three.iter().find_map(|&(id, addr)| {
+            let s = status(addr)?;
+            (s.get("role").map(String::as_str) == Some("Leader")).then_some(id)
+        });
+        leader.is_some()
+    });
+    let leader = leader.expect("a leader") as usize;
+    let leader_peer = format!("{leader}={}", cluster.nodes[leader - 1].peer_addr);
+    let others: Vec<usize> = (1..=3).filter(|&id| id != leader).collect();
+
+    // Joins before any compaction: node 4 reads the members from the log.
+    let join = |cluster: &mut Cluster, id: usize, key: &str| {
+        let own = format!("{id}={}", cluster.nodes[id - 1].peer_addr);
+        let peers = format!("{own},{leader_peer}");
+        cluster.nodes[id - 1].spawn_with(&peers, &[&["--join"], SNAPSHOT_EVERY].concat());
+        let client = cluster.nodes[id - 1].client_addr;
+        wait_until("the joiner to answer", STARTUP_DEADLINE, || {
+            status(client).is_some()
+        });
+        let peer = cluster.nodes[id - 1].peer_addr;
+        member_change(&all, &format!("MEMBER ADD-LEARNER {id} {peer}"));
+        wait_until("the learner to catch up", PROGRESS_DEADLINE, || {
+            get(client, key).as_deref() == Some("x")
+        });
+        member_change(&all, &format!("MEMBER PROMOTE {id}"));
+        status(client).expect("joiner status")
+    };
+    put_via_leader(&first_three, "early", "x");
+    let fourth = join(&mut cluster, 4, "early");
+    assert_eq!(
+        number(&fourth, "snapshot"),
+        0,
+        "node 4 got the log, not a snapshot"
+    );
+
+    // Joins after every original member compacted past the bootstrap log.
+    for i in 0..40 {
+        put_via_leader(&all, &format!("before{i}"), "x");
+    }
+    wait_until(
+        "snapshots past the bootstrap log",
+        PROGRESS_DEADLINE,
+        || {
+            first_three
+                .iter()
+                .all(|&(_, addr)| status(addr).is_some_and(|s| number(&s, "snapshot") > 0))
+        },
+    );
+    let fifth = join(&mut cluster, 5, "before39");
+    assert!(
+        number(&fifth, "snapshot") > 0,
+        "node 5 got a snapshot: {fifth:?}"
+    );
+
+    // Of the voters {1..5}, with the leader and one other original down, the
+    // three running nodes commit only if nodes 4 and 5 talk to the third
+    // original, which their --peers do not name.
+    let (down, third) = (others[0], others[1]);
+    cluster.nodes[leader - 1].kill();
+    cluster.nodes[down - 1].kill();
+    let running: Vec<(u64, SocketAddr)> = [third, 4, 5].iter().map(|&id| all[id - 1]).collect();
+    for i in 0..10 {
+        put_via_leader(&running, &format!("middle{i}"), "y");
+    }
+
+    // The two originals restart naming only themselves, and the joiners go
+    // down: the originals must reach each other and the third by the
+    // replicated addresses alone.
+    for id in [leader, down] {
+        let own = format!("{id}={}", cluster.nodes[id - 1].peer_addr);
+        cluster.nodes[id - 1].spawn_with(&own, SNAPSHOT_EVERY);
+    }
+    let originals: Vec<(u64, SocketAddr)> = all[..3].to_vec();
+    for &(_, addr) in &originals {
+        wait_until("a restarted node to answer", STARTUP_DEADLINE, || {
+            status(addr).is_some()
+        });
+    }
+    // Both restarted nodes must have the middle writes before the joiners go.
+    for &(id, addr) in &originals {
+        wait_until(&format!("node {id} to catch up"), PROGRESS_DEADLINE, || {
+            get(addr, "middle9").as_deref() == Some("y")
+        });
+    }
+    cluster.nodes[3].kill();
+    cluster.nodes[4].kill();
+    for i in 0..10 {
+        put_via_leader(&originals, &format!("after{i}"), "z");
+    }
+    for &(id, addr) in &originals {
+        let mut contents = None;
+        wait_until("a linearizable dump", PROGRESS_DEADLINE, || {
+            contents = dump(addr);
+            contents.is_some()
+        });
+        let contents = contents.unwrap_or_default();
+        for (prefix, count, value) in [("before", 40, "x"), ("middle", 10, "y"), ("after", 10, "z")]
+        {
+            for i in 0..count {
+                assert_eq!(
+                    contents.get(&format!("{prefix}{i}")).map(String::as_str),
+                    Some(value),
+                    "node {id}, {prefix}{i}"
+                );
+            }
+        }
+    }
+}

@@ -8,13 +8,21 @@
 //!              [--tick-ms 50] [--snapshot-every 10000] [--segment-bytes 67108864] [--join] [--lease-reads]
 //! ```
 //!
-//! `--join` starts a node that is not yet a member: `--peers` lists the
-//! current members and this node; a client then asks the leader for
-//! `MEMBER ADD-LEARNER <id> <peer-addr>` and later `MEMBER PROMOTE <id>`.
-//! On restart, `--peers` needs to list only the members it listed at the
-//! start: the addresses of members added later are part of the replicated
-//! membership (the log, then snapshots), and where both name a member the
-//! committed address wins.
+//! The first start of a new cluster's members takes the same `--peers` on
+//! every member: it becomes the start of the replicated log (one committed
+//! membership entry per member, with its address, as etcd records its initial
+//! cluster), so every member's address is replicated state from then on.
+//!
+//! `--join` starts a node that is not yet a member, with an empty log and no
+//! membership: `--peers` lists this node and at least the member that leads
+//! (the node must be able to answer it); a client then asks the leader for
+//! `MEMBER ADD-LEARNER <id> <peer-addr>` and later `MEMBER PROMOTE <id>`, and
+//! the node learns the other members and their addresses from the log or a
+//! snapshot. On restart, `--peers` may list fewer members than at the start:
+//! the addresses are part of the replicated membership (the log, then
+//! snapshots), and where both name a member the committed address wins. (A data
+//! directory created before the bootstrap members were recorded in the log
+//! still needs them listed.)
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

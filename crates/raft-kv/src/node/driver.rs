@@ -32,7 +32,7 @@ use tokio::task::JoinHandle;
 use crate::error::Error;
 use crate::raft::{
     Codec, ConfChange, ConfChangeKind, ConfState, Config, EntryKind, Index, Message, NodeId,
-    RawNode, ReadMode, Ready, Role, StateMachine, Storage, Term,
+    RawNode, ReadMode, Ready, Role, StateMachine, Storage, Term, bootstrap_log,
 };
 use crate::storage::{DiskStorage, TornTail, WalOptions};
 use crate::transport::{Transport, TransportConfig};
@@ -42,10 +42,18 @@ use crate::transport::{Transport, TransportConfig};
 pub struct NodeConfig {
     /// This node's id.
     pub id: NodeId,
-    /// Every member of the initial cluster with its peer address (this node included).
-    /// Members added later need not be listed: their addresses are committed with
-    /// the change that added them and kept in snapshots. Where both name a member,
-    /// the committed address wins.
+    /// Peer addresses this node starts with (this node included).
+    ///
+    /// For a node of a new cluster (not `joining`), on its first start: every member
+    /// of the initial cluster, the same list on every member. It becomes the start
+    /// of the replicated log ([`crate::raft::bootstrap_log`]: one committed entry
+    /// per member with its address), so the addresses are part of the replicated
+    /// membership from then on, like those of members added later; on later starts
+    /// the list only says where to dial before the log is read, and may name fewer
+    /// members. For a `joining` node: at least the member that leads (it must be
+    /// able to answer the leader); it learns the others from the log or a
+    /// snapshot. Where a list and the committed membership both name a member, the
+    /// committed address wins.
     pub members: Vec<(NodeId, SocketAddr)>,
     /// Where the WAL and snapshots live.
     pub data_dir: PathBuf,
@@ -61,8 +69,9 @@ pub struct NodeConfig {
     pub wal: WalOptions,
     /// Peer transport tunables.
     pub transport: TransportConfig,
-    /// This node joins an existing cluster: its bootstrap membership is the
-    /// other `members`, and the leader adds it with a membership change.
+    /// This node joins an existing cluster: it starts with an empty log and no
+    /// membership, learns both from the leader, and the leader adds it with a
+    /// membership change.
     pub joining: bool,
     /// How linearizable reads are confirmed: a ReadIndex heartbeat round
     /// (safe whatever the clocks do), or the leader's lease (no round trip,
@@ -261,14 +270,12 @@ where
     M: StateMachine + Send + 'static,
     M::Response: Send + 'static,
 {
-    let voters = ConfState::with_voters(
-        config
-            .members
-            .iter()
-            .map(|(id, _)| *id)
-            .filter(|id| !config.joining || *id != config.id),
-    );
-    let storage = DiskStorage::open(&config.data_dir, config.wal, voters)?;
+    // A new data directory starts with no membership; a member of a new cluster
+    // then writes the bootstrap log, which holds the membership.
+    let mut storage = DiskStorage::open(&config.data_dir, config.wal, ConfState::default())?;
+    if !config.joining {
+        write_bootstrap_log(&mut storage, &config.members)?;
+    }
     let torn_tail = storage.torn_tail().cloned();
     if let Some(torn) = &torn_tail {
         tracing::warn!(path = %torn.path.display(), offset = torn.offset, "recovered from a torn WAL tail");
@@ -325,9 +332,40 @@ where
     })
 }
 
-/// Where to reach each peer: the addresses the cluster committed for members added at run
-/// time (kept in the membership's contexts, so they survive log compaction), and the
-/// configured `members` for the rest (the bootstrap members, and a joining node's peers).
+/// Writes [`crate::raft::bootstrap_log`] for `members` if `storage` is a new node's: no
+/// snapshot, an empty membership, nothing committed. A crash before the batch was synced
+/// leaves it so (the hard state is written last), and the next start writes it again, the
+/// same entries over whatever part survived. A data directory created before the log held
+/// the bootstrap members has them in its index-0 snapshot instead and is left alone.
+fn write_bootstrap_log(
+    storage: &mut DiskStorage,
+    members: &[(NodeId, SocketAddr)],
+) -> Result<(), Error> {
+    let snapshot = &storage.current_snapshot().meta;
+    if snapshot.index != 0
+        || snapshot.conf_state != ConfState::default()
+        || storage.hard_state().commit != 0
+    {
+        return Ok(());
+    }
+    let (entries, hard_state) = bootstrap_log(
+        members
+            .iter()
+            .map(|(id, addr)| (*id, Bytes::from(addr.to_string()))),
+    );
+    if entries.is_empty() {
+        return Ok(());
+    }
+    storage.append(&entries)?;
+    storage.set_hard_state(hard_state)?;
+    blocking(|| storage.sync())
+}
+
+/// Where to reach each peer: the addresses the cluster committed (kept in the
+/// membership's contexts, so they survive log compaction: the bootstrap members' from
+/// the bootstrap log, the others' from the change that added them), and the configured
+/// `members` for the rest (before the log is read, a joining node's peers, and the
+/// bootstrap members of a data directory created before the log recorded them).
 /// A committed address wins over a configured one: it is what the cluster agreed on, and
 /// `--peers` may be stale.
 fn peer_addresses(
@@ -623,6 +661,13 @@ where
             }
         }
         self.raw.advance(ready);
+        if self.raw.conf_state().voters.is_empty() && self.raw.committed() > 0 {
+            // Only a joining node starts without members; the log it was sent does
+            // not start with the bootstrap members, so it cannot know them.
+            return Err(Error::NoBootstrapMembers {
+                index: self.raw.committed(),
+            });
+        }
         self.serve_reads();
         self.maybe_snapshot()
     }

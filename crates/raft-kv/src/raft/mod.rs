@@ -96,9 +96,13 @@
 //! installed against the membership its index has in the committed log, with seeds that
 //! cap the committed entries per `Ready` (with the commit index's membership, seeds 284,
 //! 315, 329, 453 and 469 of the default sweep fail that check).
-//! A node joining the cluster must start with the membership its log starts from (the
-//! bootstrap voters, or a snapshot's): it then follows the log but cannot campaign until it
-//! is added.
+//! A node joining the cluster must start with the membership its log starts from: a new
+//! cluster's log starts with its bootstrap members as committed entries ([`bootstrap_log`],
+//! as etcd does), so a joining node starts with an empty log and an empty membership, and
+//! learns the members (and the contexts they were added with) from the leader's log or
+//! snapshot. It follows the log but cannot campaign until it is added. (A storage created
+//! with a non-empty bootstrap [`ConfState`] instead, as before, works too, as long as every
+//! node that starts from an empty log is given that same membership.)
 
 pub mod codec;
 pub mod config;
@@ -121,7 +125,7 @@ pub use message::{Message, MessageBody};
 pub use raw_node::{RawNode, Ready};
 pub use read_queue::ReadQueue;
 pub use state_machine::StateMachine;
-pub use storage::{InitialState, MemStorage, Storage};
+pub use storage::{InitialState, MemStorage, Storage, bootstrap_log};
 pub use types::{
     ConfChange, ConfChangeKind, ConfState, Entry, EntryKind, HardState, Index, NodeId, Snapshot,
     SnapshotMeta, Term,

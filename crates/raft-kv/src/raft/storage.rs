@@ -4,9 +4,15 @@
 //! a [`super::Ready`], the driver persists them and then calls [`super::RawNode::advance`].
 //! Reads go through this trait, so a WAL-backed store only has to index what it wrote.
 
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
 
-use super::types::{ConfState, Entry, HardState, Index, Snapshot, SnapshotMeta, Term};
+use super::codec::Codec;
+use super::types::{
+    ConfChange, ConfChangeKind, ConfState, Entry, EntryKind, HardState, Index, NodeId, Snapshot,
+    SnapshotMeta, Term,
+};
 use crate::error::{Error, Result};
 
 /// What a node restarts from.
@@ -17,6 +23,49 @@ pub struct InitialState {
     /// Membership as of the latest snapshot (or the bootstrap membership if there is none).
     /// The core replays `ConfChange` entries after the snapshot up to `hard_state.commit`.
     pub conf_state: ConfState,
+}
+
+/// The log a new cluster starts from, recorded the way etcd records its initial cluster:
+/// one [`ConfChangeKind::AddVoter`] entry per bootstrap member, in id order, at indices
+/// `1..=n` and term 1, each with the member's context (the node driver puts the peer
+/// address there), and a hard state that marks them committed.
+///
+/// Every member of the initial cluster writes exactly these entries to an empty log whose
+/// membership is empty ([`ConfState::default`]), so the entries are the same everywhere and
+/// committing them without a vote is safe (no leader exists in term 1; the first election
+/// is in term 2). The bootstrap membership, addresses included, is then ordinary replicated
+/// state: a node that joins later starts with an empty log and an empty membership and
+/// learns it from the leader's log or snapshot, and every snapshot carries it.
+///
+/// A repeated id keeps its first context.
+pub fn bootstrap_log(
+    members: impl IntoIterator<Item = (NodeId, Bytes)>,
+) -> (Vec<Entry>, HardState) {
+    let mut by_id: BTreeMap<NodeId, Bytes> = BTreeMap::new();
+    for (id, context) in members {
+        by_id.entry(id).or_insert(context);
+    }
+    let entries: Vec<Entry> = by_id
+        .into_iter()
+        .zip(1..)
+        .map(|((node_id, context), index)| Entry {
+            term: 1,
+            index,
+            kind: EntryKind::ConfChange,
+            data: ConfChange {
+                kind: ConfChangeKind::AddVoter,
+                node_id,
+                context,
+            }
+            .to_bytes(),
+        })
+        .collect();
+    let hard_state = HardState {
+        term: 1,
+        vote: None,
+        commit: entries.len() as Index,
+    };
+    (entries, hard_state)
 }
 
 /// Read access to the persisted log.

@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::raft::{
     Codec, ConfChange, ConfChangeKind, ConfState, Config, Entry, EntryKind, HardState, Index,
     KvCommand, KvOp, KvStateMachine, MemStorage, Message, NodeId, RawNode, ReadMode, ReadQueue,
-    Ready, Role, Snapshot, StateMachine, Storage, Term,
+    Ready, Role, Snapshot, StateMachine, Storage, Term, bootstrap_log,
 };
 
 /// Virtual milliseconds per Raft tick.
@@ -269,10 +269,8 @@ pub struct Simulation {
     safety: SafetyChecker,
     report: SimReport,
     retired: HashSet<NodeId>,
-    /// The membership the log starts from.
-    bootstrap_conf: ConfState,
-    /// Every conf change applied anywhere, by index: with `bootstrap_conf` it gives the
-    /// membership in effect at any applied index.
+    /// Every conf change applied anywhere, by index (the bootstrap log's included): it
+    /// gives the membership in effect at any applied index.
     conf_history: BTreeMap<Index, ConfChange>,
     faults_on: bool,
     /// Print events to stderr (`HAKIT_SIM_TRACE=1`), for replaying a failing seed.
@@ -299,7 +297,6 @@ impl Simulation {
             safety: SafetyChecker::default(),
             report: SimReport::default(),
             retired: HashSet::new(),
-            bootstrap_conf: ConfState::default(),
             conf_history: BTreeMap::new(),
             faults_on: true,
             trace: std::env::var_os("HAKIT_SIM_TRACE").is_some(),
@@ -307,17 +304,25 @@ impl Simulation {
             duplication: opts.duplication,
             opts,
         };
-        let voters = ConfState::with_voters(1..=sim.opts.initial_voters);
-        sim.bootstrap_conf = voters.clone();
+        // The bootstrap voters start with the bootstrap log (their membership, with
+        // contexts, as committed entries); spare nodes start empty, as a joining node
+        // does, and learn the membership from the log or a snapshot: they follow but
+        // cannot campaign until added.
+        let (bootstrap_entries, bootstrap_hard_state) =
+            bootstrap_log((1..=sim.opts.initial_voters).map(|id| (id, member_context(id))));
         for id in 1..=sim.opts.nodes {
-            // Spare nodes start with the membership the log starts from (the bootstrap
-            // voters, themselves not included), as a joining etcd member is told the
-            // existing cluster: they follow but cannot campaign until added.
-            let conf = voters.clone();
+            let conf = ConfState::default();
+            let mut durable = MemStorage::new(conf.clone());
+            if id <= sim.opts.initial_voters {
+                durable
+                    .append(&bootstrap_entries)
+                    .map_err(|e| sim.fail(SimFailureKind::Core(Arc::new(e))))?;
+                durable.set_hard_state(bootstrap_hard_state);
+            }
             sim.nodes.push(SimNode {
                 id,
                 raft: None,
-                durable: MemStorage::new(conf.clone()),
+                durable,
                 unsynced: Vec::new(),
                 sm: KvStateMachine::default(),
                 conf,
@@ -851,18 +856,16 @@ impl Simulation {
         Ok(())
     }
 
-    /// Every member added at run time must be known with the context it was added
-    /// with, in the applied membership and in the core's, however the node got there
-    /// (log, snapshot from the leader, restart from its own snapshot); members of the
-    /// bootstrap configuration have none, and removed members keep none.
+    /// Every member must be known with the context it was added with (the bootstrap
+    /// members' from the bootstrap log), in the applied membership and in the core's,
+    /// however the node got there (log, snapshot from the leader, restart from its own
+    /// snapshot); removed members keep none.
     fn check_member_contexts(&self, i: usize) -> Result<(), SimFailure> {
         let node = &self.nodes[i];
         let confs = std::iter::once(&node.conf).chain(node.raft.as_ref().map(|r| r.conf_state()));
         for conf in confs {
-            let bootstrap = 1..=self.opts.initial_voters;
             for member in conf.members() {
-                let expected = (!bootstrap.contains(&member)).then(|| member_context(member));
-                if conf.context(member) != expected.as_ref() {
+                if conf.context(member) != Some(&member_context(member)) {
                     return Err(self.fail(SimFailureKind::MemberContext {
                         node: node.id,
                         member,
@@ -879,14 +882,14 @@ impl Simulation {
         Ok(())
     }
 
-    /// The membership in effect at `index`: the bootstrap one with every conf change up to
-    /// `index` applied. `None` if some entry up to `index` was never seen applied (then the
+    /// The membership in effect at `index`: every conf change up to `index` applied to the
+    /// empty membership the log starts from. `None` if some entry up to `index` was never seen applied (then the
     /// history cannot tell).
     fn conf_at(&self, index: Index) -> Option<ConfState> {
         if !self.safety.applied_through(index) {
             return None;
         }
-        let mut conf = self.bootstrap_conf.clone();
+        let mut conf = ConfState::default();
         for cc in self.conf_history.range(..=index).map(|(_, cc)| cc) {
             conf = conf.applied(cc);
         }
