@@ -635,6 +635,26 @@ mod tests {
         }
     }
 
+    /// A detector over `hosts` hosts capped at `max_ejection_percent`, after every host
+    /// has answered three server errors in a row (enough for `config()`'s 5xx rule).
+    fn every_host_fails_thrice(
+        max_ejection_percent: u32,
+        hosts: usize,
+        t0: Instant,
+    ) -> OutlierDetector {
+        let cfg = OutlierConfig {
+            max_ejection_percent,
+            ..config()
+        };
+        let mut d = OutlierDetector::new(cfg, hosts, t0).expect("valid");
+        for host in 0..hosts {
+            for _ in 0..3 {
+                d.report(t0, host, true);
+            }
+        }
+        d
+    }
+
     /// How many seeds the randomised tests try; `HEALTHCHECK_SEEDS` raises it.
     fn seed_count() -> u64 {
         std::env::var("HEALTHCHECK_SEEDS")
@@ -716,32 +736,14 @@ mod tests {
     #[test]
     fn max_ejection_percent_caps_but_one_is_always_allowed() {
         let t0 = Instant::now();
-        let cfg = OutlierConfig {
-            max_ejection_percent: 10,
-            ..config()
-        };
-        let mut d = OutlierDetector::new(cfg, 3, t0).expect("valid");
-        for host in 0..3 {
-            for _ in 0..3 {
-                d.report(t0, host, true);
-            }
-        }
+        let d = every_host_fails_thrice(10, 3, t0);
         assert_eq!(
             d.ejected_count(),
             1,
             "10% of 3 is under one host, but one is allowed"
         );
 
-        let cfg = OutlierConfig {
-            max_ejection_percent: 50,
-            ..config()
-        };
-        let mut d = OutlierDetector::new(cfg, 4, t0).expect("valid");
-        for host in 0..4 {
-            for _ in 0..3 {
-                d.report(t0, host, true);
-            }
-        }
+        let d = every_host_fails_thrice(50, 4, t0);
         assert_eq!(d.ejected_count(), 2);
     }
 
@@ -1048,16 +1050,7 @@ mod tests {
     #[test]
     fn overflow_is_detected_but_not_enforced() {
         let t0 = Instant::now();
-        let cfg = OutlierConfig {
-            max_ejection_percent: 25,
-            ..config()
-        };
-        let mut d = OutlierDetector::new(cfg, 4, t0).expect("valid");
-        for host in 0..4 {
-            for _ in 0..3 {
-                d.report(t0, host, true);
-            }
-        }
+        let d = every_host_fails_thrice(25, 4, t0);
         assert_eq!(d.ejected_count(), 1);
         let stats = d.stats();
         assert_eq!(stats.detected.consecutive_5xx, 4);

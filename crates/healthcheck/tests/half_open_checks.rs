@@ -3,6 +3,8 @@
 //! They need root or CAP_NET_RAW. Without it each test prints why it is skipped, unless
 //! `HAKIT_REQUIRE_NETNS=1` is set (as on the root CI runner), where a skip is a failure.
 
+mod common;
+
 use std::collections::HashSet;
 use std::net::{SocketAddr, TcpListener};
 use std::process::Command;
@@ -121,12 +123,7 @@ async fn syn_ack_is_up_and_rst_is_refused_on_ipv4_and_ipv6() {
 #[tokio::test]
 async fn listener_that_never_accepts_answers_until_its_queue_is_full() {
     let Some(check) = half_open() else { return };
-    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket
-        .bind("127.0.0.1:0".parse().expect("addr"))
-        .expect("bind");
-    let listener = socket.listen(0).expect("listen");
-    let addr = listener.local_addr().expect("addr");
+    let (listener, addr) = common::never_accepting_listener();
     for round in 0..50 {
         let r = check.run(addr, quick()).await;
         assert_eq!(r.status, CheckStatus::L4Ok, "round {round}: {r:?}");

@@ -4,6 +4,8 @@
 //! running in parallel would move it. Needs root or CAP_NET_RAW; see
 //! `half_open_checks.rs` for the skip rule (`HAKIT_REQUIRE_NETNS=1` makes a skip fail).
 
+mod common;
+
 use std::time::Duration;
 
 use healthcheck::probe::{HalfOpenSpec, half_open_pending};
@@ -36,12 +38,7 @@ async fn dropped_and_timed_out_checks_leave_no_pending_entry() {
     };
     // A black hole on loopback: a listener that never accepts, its one-slot accept
     // queue filled by a real connection, drops every SYN.
-    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket
-        .bind("127.0.0.1:0".parse().expect("addr"))
-        .expect("bind");
-    let listener = socket.listen(0).expect("listen");
-    let hole = listener.local_addr().expect("addr");
+    let (_listener, hole) = common::never_accepting_listener();
     let mut fillers = Vec::new();
     for _ in 0..4 {
         fillers.push(std::net::TcpStream::connect_timeout(

@@ -206,6 +206,13 @@ struct DnsServer {
     _udp: AbortOnDrop,
 }
 
+impl DnsServer {
+    /// TCP connections the server has accepted so far.
+    fn tcp_connections(&self) -> usize {
+        self.tcp.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 async fn dns_server<R, F, Fut>(udp_reply: R, tcp: F) -> DnsServer
 where
     R: Fn(&[u8]) -> Option<Vec<u8>> + Send + 'static,
@@ -292,13 +299,7 @@ async fn truncated_udp_answer_is_asked_again_over_tcp() {
 
     let r = dns_check("ok.test", TYPE_A).run(server.addr, quick()).await;
     assert_eq!(r.status, CheckStatus::L7Ok, "{r:?}");
-    assert_eq!(
-        server
-            .tcp
-            .accepted
-            .load(std::sync::atomic::Ordering::SeqCst),
-        1
-    );
+    assert_eq!(server.tcp_connections(), 1);
     let udp = server.udp_queries.lock().expect("lock").clone();
     let tcp = tcp_queries.lock().expect("lock").clone();
     assert_eq!(udp.len(), 1);
@@ -335,13 +336,7 @@ async fn untruncated_udp_answer_never_touches_tcp() {
     let server = dns_server(answer, tcp_answering(answer, seen)).await;
     let r = dns_check("ok.test", TYPE_A).run(server.addr, quick()).await;
     assert_eq!(r.status, CheckStatus::L7Ok, "{r:?}");
-    assert_eq!(
-        server
-            .tcp
-            .accepted
-            .load(std::sync::atomic::Ordering::SeqCst),
-        0
-    );
+    assert_eq!(server.tcp_connections(), 0);
 }
 
 #[tokio::test]

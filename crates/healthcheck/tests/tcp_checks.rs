@@ -72,12 +72,7 @@ async fn reused_sockets_report_each_check_on_its_own() {
 async fn connect_timeout_when_the_accept_queue_is_full() {
     // A listener that never accepts, with the smallest backlog: once its accept queue
     // holds a connection, the kernel drops further SYNs and connects time out.
-    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket
-        .bind("127.0.0.1:0".parse().expect("addr"))
-        .expect("bind");
-    let listener = socket.listen(0).expect("listen");
-    let addr = listener.local_addr().expect("addr");
+    let (_listener, addr) = common::never_accepting_listener();
     let mut fillers = Vec::new();
     let check = tcp(vec![]);
     // Bounded: the queue fills after one or two connections.

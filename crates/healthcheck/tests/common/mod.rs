@@ -136,3 +136,16 @@ impl Drop for AbortOnDrop {
         self.0.abort();
     }
 }
+
+/// A listener on 127.0.0.1 that nobody accepts from, with the smallest backlog: its
+/// accept queue fills after a connection or two, and from then on the kernel drops every
+/// SYN (how a black-holed target looks from the checker).
+pub fn never_accepting_listener() -> (tokio::net::TcpListener, SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind");
+    let listener = socket.listen(0).expect("listen");
+    let addr = listener.local_addr().expect("addr");
+    (listener, addr)
+}
