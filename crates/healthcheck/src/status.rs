@@ -1,5 +1,6 @@
 //! HAProxy-style check status codes and the result every probe returns.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
@@ -82,7 +83,8 @@ pub struct CheckResult {
     /// How long the probe took, from its start to its verdict.
     pub duration: Duration,
     /// A short human-readable explanation (`"connection refused"`, `"status 503"`).
-    pub description: String,
+    /// Fixed texts are borrowed, so a passing check allocates nothing for it.
+    pub description: Cow<'static, str>,
     /// A weight the target asked for, if the probe carries one.
     pub weight: Option<WeightHint>,
     /// The parsed agent reply, for agent checks.
@@ -91,7 +93,11 @@ pub struct CheckResult {
 
 impl CheckResult {
     /// A result with no weight hint and no agent reply.
-    pub fn new(status: CheckStatus, duration: Duration, description: impl Into<String>) -> Self {
+    pub fn new(
+        status: CheckStatus,
+        duration: Duration,
+        description: impl Into<Cow<'static, str>>,
+    ) -> Self {
         Self {
             status,
             duration,

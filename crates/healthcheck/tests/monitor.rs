@@ -204,6 +204,7 @@ async fn many_targets_on_one_monitor() {
         max_concurrent_checks: 256,
         spread_checks_percent: 10,
         seed: 7,
+        ..MonitorConfig::default()
     });
     let check = CheckSpec::Tcp(TcpSpec::default()).build().expect("valid");
     let mut ids = Vec::with_capacity(count);

@@ -145,7 +145,10 @@ impl Connected {
     }
 }
 
-pub(crate) fn verdict(status: CheckStatus, description: impl Into<String>) -> CheckResult {
+pub(crate) fn verdict(
+    status: CheckStatus,
+    description: impl Into<std::borrow::Cow<'static, str>>,
+) -> CheckResult {
     CheckResult::new(status, Duration::ZERO, description)
 }
 

@@ -160,7 +160,7 @@ async fn ask_tcp(
     let mut stream = connect(target, connect_limit.min(remaining), FirstWord::Checker)
         .await
         .and_then(|c| c.into_stream())
-        .map_err(|r| failed(r.status, r.description))?;
+        .map_err(|r| failed(r.status, r.description.into_owned()))?;
     match timeout_at(deadline, stream.write_all(&framed)).await {
         Err(_) => return Err(failed(CheckStatus::L7Tout, "send timeout".into())),
         Ok(Err(e)) => return Err(failed(CheckStatus::L4Con, format!("send: {e}"))),

@@ -43,6 +43,7 @@
 //! The source address comes from a route lookup (a UDP socket `connect()`ed to the
 //! target, then `local_addr()`), cached per target for [`ROUTE_TTL`].
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::io::{self, Read};
@@ -150,17 +151,22 @@ impl HalfOpenCheck {
 }
 
 async fn probe(prober: &Prober, target: SocketAddr, deadline: Instant) -> Attempt {
-    let done = |status, description: &str| Attempt::Done(verdict(status, description));
+    let done = |status, description: Cow<'static, str>| Attempt::Done(verdict(status, description));
     let source = match prober.source_for(target) {
         Ok(ip) => ip,
-        Err(e) => return done(CheckStatus::L4Con, &format!("no route to {target}: {e}")),
+        Err(e) => {
+            return done(
+                CheckStatus::L4Con,
+                format!("no route to {target}: {e}").into(),
+            );
+        }
     };
     let isn: u32 = rand::random();
     let (answer_tx, answer_rx) = oneshot::channel();
     let Some(waiting) = prober.register(target, isn, answer_tx, deadline).await else {
         return done(
             CheckStatus::L4Tout,
-            "half-open: every source port busy with this target",
+            "half-open: every source port busy with this target".into(),
         );
     };
     let packet = match (source, target) {
@@ -181,25 +187,32 @@ async fn probe(prober: &Prober, target: SocketAddr, deadline: Instant) -> Attemp
         _ => {
             return done(
                 CheckStatus::L4Con,
-                &format!("half-open: route to {target} has source {source} of another family"),
+                format!("half-open: route to {target} has source {source} of another family")
+                    .into(),
             );
         }
     };
     if let Err(e) = prober.send(&packet, target, deadline).await {
         return if e.kind() == io::ErrorKind::TimedOut {
-            done(CheckStatus::L4Tout, "half-open: SYN not sent in time")
+            done(
+                CheckStatus::L4Tout,
+                "half-open: SYN not sent in time".into(),
+            )
         } else {
-            done(CheckStatus::L4Con, &format!("half-open: sending SYN: {e}"))
+            done(
+                CheckStatus::L4Con,
+                format!("half-open: sending SYN: {e}").into(),
+            )
         };
     }
     // On loopback the answer was queued while `sendto` ran: reading it now ends the
     // check in this very poll, before the monitor moves it to a task of its own.
     prober.read_queued();
     let attempt = match timeout_at(deadline, answer_rx).await {
-        Ok(Ok(SynAnswer::SynAck)) => done(CheckStatus::L4Ok, "half-open: SYN-ACK"),
-        Ok(Ok(SynAnswer::Reset)) => done(CheckStatus::L4Con, "connection refused"),
+        Ok(Ok(SynAnswer::SynAck)) => done(CheckStatus::L4Ok, "half-open: SYN-ACK".into()),
+        Ok(Ok(SynAnswer::Reset)) => done(CheckStatus::L4Con, "connection refused".into()),
         Ok(Err(_)) => Attempt::ProberGone,
-        Err(_) => done(CheckStatus::L4Tout, "half-open: no answer to SYN"),
+        Err(_) => done(CheckStatus::L4Tout, "half-open: no answer to SYN".into()),
     };
     drop(waiting);
     attempt
