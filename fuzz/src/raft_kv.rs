@@ -354,29 +354,100 @@ fn complete<F: Future>(future: F) -> F::Output {
     }
 }
 
+/// What `read_handshake` must make of `data`, worked out from the layout in
+/// `raft_kv::transport::wire`'s docs: `Ok(len)` for a valid handshake of `len` bytes, or
+/// the error. The reader takes magic and version first, then the rest of the header and
+/// the family byte, then the address and port.
+fn expected_handshake(data: &[u8]) -> Result<usize, Error> {
+    let truncated = |expected: usize| Error::TruncatedHandshake {
+        received: data.len(),
+        expected,
+    };
+    if data.len() < 7 {
+        return Err(truncated(7));
+    }
+    if &data[..6] != b"HKRAFT" {
+        return Err(Error::BadHandshake);
+    }
+    if data[6] != wire::WIRE_VERSION {
+        return Err(Error::UnsupportedWireVersion {
+            version: data[6],
+            supported: wire::WIRE_VERSION,
+        });
+    }
+    let header = wire::HANDSHAKE_HEADER_LEN;
+    if data.len() < header + 1 {
+        return Err(truncated(header + 1));
+    }
+    if data[7] != 0 || data[8..header].iter().all(|&b| b == 0) {
+        return Err(Error::BadHandshake);
+    }
+    let len = match data[header] {
+        0 => header + 1,
+        4 => header + 1 + 4 + 2,
+        6 => header + 1 + 16 + 2,
+        _ => return Err(Error::BadHandshake),
+    };
+    if data.len() < len {
+        return Err(truncated(len));
+    }
+    Ok(len)
+}
+
 /// `raft_kv_wire`: the peer connection as it arrives: the handshake, then frames until the
-/// stream ends or a frame is refused. Checks an accepted handshake re-encodes to its bytes
-/// and every accepted frame consumed exactly its length prefix plus the announced length
-/// and holds a message that round-trips through `encode_frame`; the stream ends cleanly
-/// only with nothing left, and a stream ending inside a frame is `Truncated`.
+/// stream ends or a frame is refused. Checks the handshake is accepted or refused exactly
+/// as its layout says (a reference reading of the bytes: another version is
+/// `UnsupportedWireVersion` naming both, a cut one `TruncatedHandshake` saying how far it
+/// got, an unknown address family `BadHandshake`), an accepted one re-encodes to its bytes
+/// and leaves the reader just past them; every accepted frame consumed exactly its length
+/// prefix plus the announced length and holds a message that round-trips through
+/// `encode_frame`; the stream ends cleanly only with nothing left, and a stream ending
+/// inside a frame is `Truncated`.
 pub fn wire_stream(data: &[u8]) {
     // A small limit so that fuzz inputs can reach the "too large" path.
     const MAX_FRAME: usize = 1 << 12;
     let mut reader = data;
-    match complete(wire::read_handshake(&mut reader)) {
-        Ok(from) => {
-            assert_ne!(from, 0);
+    match (
+        complete(wire::read_handshake(&mut reader)),
+        expected_handshake(data),
+    ) {
+        (Ok(handshake), Ok(len)) => {
+            assert_ne!(handshake.from, 0);
             assert_eq!(
-                &data[..wire::HANDSHAKE_LEN],
-                &wire::encode_handshake(from)[..]
+                &data[..len],
+                &wire::encode_handshake(handshake.from, handshake.advertised)[..]
             );
+            assert_eq!(reader.len(), data.len() - len, "the reader stops after it");
         }
-        // Also try the frame reader on streams without a handshake.
-        Err(_) => {
+        (Err(got), Err(expected)) => {
+            let same = match (&got, &expected) {
+                (Error::BadHandshake, Error::BadHandshake) => true,
+                (
+                    Error::UnsupportedWireVersion { version, supported },
+                    Error::UnsupportedWireVersion {
+                        version: v,
+                        supported: s,
+                    },
+                ) => (version, supported) == (v, s),
+                (
+                    Error::TruncatedHandshake { received, expected },
+                    Error::TruncatedHandshake {
+                        received: r,
+                        expected: e,
+                    },
+                ) => (received, expected) == (r, e),
+                _ => false,
+            };
+            assert!(
+                same,
+                "read_handshake gave {got:?}, the layout says {expected:?}"
+            );
+            // Also try the frame reader on streams without a handshake.
             reader = data
-                .get(wire::HANDSHAKE_LEN.min(data.len())..)
-                .unwrap_or(&[])
+                .get(wire::HANDSHAKE_HEADER_LEN.min(data.len())..)
+                .unwrap_or(&[]);
         }
+        (got, expected) => panic!("read_handshake gave {got:?}, the layout says {expected:?}"),
     }
     let mut buf = Vec::new();
     for _ in 0..=data.len() / 4 {

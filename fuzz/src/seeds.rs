@@ -191,17 +191,23 @@ pub fn all() -> Vec<Seed> {
     add("raft_kv_wal_segment", "empty_preallocated", bare_header);
     debug_assert_eq!(segment_header(7).len(), 20);
 
-    // Wire: handshake then frames.
+    // Wire: handshake (advertising no address, an IPv4 one, an IPv6 one) then frames.
     let mut stream = BytesMut::new();
-    stream.extend_from_slice(&wire::encode_handshake(3));
+    stream.extend_from_slice(&wire::encode_handshake(3, None));
     for m in messages().into_iter().take(4) {
         wire::encode_frame(&m, &mut stream);
     }
     add("raft_kv_wire", "handshake_and_frames", stream.to_vec());
     let mut one = BytesMut::new();
-    one.extend_from_slice(&wire::encode_handshake(u64::MAX));
+    let v4 = Some("127.0.0.1:7001".parse().expect("address literal"));
+    one.extend_from_slice(&wire::encode_handshake(u64::MAX, v4));
     wire::encode_frame(&messages()[6], &mut one);
     add("raft_kv_wire", "timeout_now", one.to_vec());
+    let mut v6_stream = BytesMut::new();
+    let v6 = Some("[2001:db8::7]:7002".parse().expect("address literal"));
+    v6_stream.extend_from_slice(&wire::encode_handshake(2, v6));
+    wire::encode_frame(&messages()[0], &mut v6_stream);
+    add("raft_kv_wire", "ipv6_advertised", v6_stream.to_vec());
 
     // Snapshot files: odd first byte wraps the payload in a valid header, even is raw.
     let stored = StoredSnapshot {

@@ -10,6 +10,7 @@
 //! - durable storage: every variant about data on disk names the file, and where
 //!   it matters the byte offset, so an operator can inspect exactly what is wrong;
 //! - the peer transport and the node driver: [`Error::BadHandshake`],
+//!   [`Error::UnsupportedWireVersion`], [`Error::TruncatedHandshake`],
 //!   [`Error::Stopped`], ...
 
 use std::fmt;
@@ -192,6 +193,25 @@ pub enum Error {
     /// A peer did not open its connection with a valid handshake.
     #[error("bad handshake from peer")]
     BadHandshake,
+    /// A peer opened its connection with a handshake of another peer wire version (it
+    /// runs a different build): the connection is refused. Nodes of one cluster must
+    /// speak the same version.
+    #[error("peer handshake has wire version {version}; this build speaks version {supported}")]
+    UnsupportedWireVersion {
+        /// The version the peer sent.
+        version: u8,
+        /// The version this build speaks.
+        supported: u8,
+    },
+    /// A peer's stream ended inside its handshake: the peer went away while
+    /// opening the connection, or the dialer is not a peer at all.
+    #[error("stream ended {received} bytes into a handshake of at least {expected} bytes")]
+    TruncatedHandshake {
+        /// Bytes of the handshake received.
+        received: usize,
+        /// Bytes the handshake needed, as far as what was received tells.
+        expected: usize,
+    },
     /// A peer's frame announced more bytes than allowed.
     #[error("frame of {len} bytes exceeds the limit of {max}")]
     FrameTooLarge {

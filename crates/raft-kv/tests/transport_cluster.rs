@@ -335,3 +335,76 @@ async fn lease_reads_see_every_acknowledged_write() {
         n.handle.stop().await;
     }
 }
+
+/// A joining node told no member's address (its members list names only itself)
+/// still catches up: the leader, which has its address from the change that adds it,
+/// dials it, and the joiner answers at the address the leader's handshake advertises
+/// until the log gives it the committed one. Without the handshake's address the
+/// joiner's answers have nowhere to go and it never catches up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joiner_that_knows_no_member_answers_the_leader_that_dials_it() {
+    use raft_kv::raft::{ConfChange, ConfChangeKind};
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (listeners, members) = bind_peers(2).await;
+    let mut listeners = listeners.into_iter();
+    let first = start_node(
+        config(1, &members[..1], tmp.path()),
+        listeners.next().expect("listener"),
+        KvMachine::default(),
+    )
+    .await
+    .expect("start");
+    for i in 0..10 {
+        put(&[&first.handle], &format!("k{i}"), &format!("v{i}")).await;
+    }
+    let mut joiner_config = config(2, &members[1..], tmp.path());
+    joiner_config.joining = true;
+    let joiner = start_node(
+        joiner_config,
+        listeners.next().expect("listener"),
+        KvMachine::default(),
+    )
+    .await
+    .expect("start joiner");
+    assert_eq!(
+        joiner.handle.transport().advertised_addr(),
+        Some(members[1].1)
+    );
+    assert_eq!(joiner.handle.transport().peer_addr(1), None);
+
+    let change = |kind, context: String| ConfChange {
+        kind,
+        node_id: 2,
+        context: Bytes::from(context),
+    };
+    let addr2 = members[1].1.to_string();
+    change_membership(&[&first.handle], change(ConfChangeKind::AddLearner, addr2)).await;
+    let learned = joiner
+        .handle
+        .wait_for(DEADLINE, |s| s.learners == vec![2] && s.applied > 10)
+        .await;
+    assert!(
+        learned.is_some(),
+        "learner never caught up: {:?}",
+        joiner.handle.status()
+    );
+    assert!(joiner.handle.transport().stats().claimed_addrs >= 1);
+    // By now the bootstrap entry with node 1's committed address is applied, and
+    // that address is the one used (it is the one node 1 advertised, too).
+    assert_eq!(joiner.handle.transport().peer_addr(1), Some(members[0].1));
+
+    // As a voter its acknowledgements are needed to commit.
+    change_membership(
+        &[&first.handle],
+        change(ConfChangeKind::AddVoter, String::new()),
+    )
+    .await;
+    put(&[&first.handle, &joiner.handle], "both", "yes").await;
+    assert_eq!(
+        get(&joiner.handle, "both").await.as_deref(),
+        Some(&b"yes"[..])
+    );
+    first.handle.stop().await;
+    joiner.handle.stop().await;
+}

@@ -1,12 +1,16 @@
 //! The TCP peer transport on 127.0.0.1: delivery and order, reconnect with
-//! backoff, bounded queues, snapshot streaming behind heartbeats, and
-//! rejection of garbage.
+//! backoff, bounded queues, snapshot streaming behind heartbeats, rejection of
+//! garbage, and answering a peer at the address its handshake advertises (but
+//! never instead of an address the transport was given).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
 use raft_kv::raft::{Message, MessageBody, SnapshotMeta};
+use raft_kv::transport::wire::{
+    Handshake, encode_frame, encode_handshake, read_frame, read_handshake,
+};
 use raft_kv::transport::{SendOutcome, Transport, TransportConfig};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -250,27 +254,27 @@ async fn garbage_and_impostors_are_rejected_without_harm() {
     s.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
     // 2: a valid handshake, then a frame longer than allowed.
     let mut s2 = TcpStream::connect(addr_b).await.unwrap();
-    s2.write_all(&raft_kv::transport::wire::encode_handshake(7))
-        .await
-        .unwrap();
+    s2.write_all(&encode_handshake(7, None)).await.unwrap();
     s2.write_all(&(u32::MAX).to_le_bytes()).await.unwrap();
     // 3: a valid handshake, then a frame that does not decode.
     let mut s3 = TcpStream::connect(addr_b).await.unwrap();
-    s3.write_all(&raft_kv::transport::wire::encode_handshake(7))
-        .await
-        .unwrap();
+    s3.write_all(&encode_handshake(7, None)).await.unwrap();
     s3.write_all(&[3, 0, 0, 0, 0xff, 0xff, 0xff]).await.unwrap();
     // 4: node 7 claiming to send as node 1.
     let mut s4 = TcpStream::connect(addr_b).await.unwrap();
-    s4.write_all(&raft_kv::transport::wire::encode_handshake(7))
+    s4.write_all(&encode_handshake(7, None)).await.unwrap();
+    let mut frame = bytes::BytesMut::new();
+    encode_frame(&heartbeat(1, 2, 0), &mut frame);
+    s4.write_all(&frame).await.unwrap();
+    // 5: a node of wire version 2 (its handshake had no address).
+    let mut s5 = TcpStream::connect(addr_b).await.unwrap();
+    s5.write_all(b"HKRAFT\x02\x00\x07\x00\x00\x00\x00\x00\x00\x00")
         .await
         .unwrap();
-    let mut frame = bytes::BytesMut::new();
-    raft_kv::transport::wire::encode_frame(&heartbeat(1, 2, 0), &mut frame);
-    s4.write_all(&frame).await.unwrap();
+    s5.write_all(&frame).await.unwrap();
 
     let start = Instant::now();
-    while b.stats().rejected_connections < 4 {
+    while b.stats().rejected_connections < 5 {
         assert!(
             start.elapsed() < DEADLINE,
             "only {} rejections",
@@ -382,4 +386,130 @@ async fn a_peer_that_stops_reading_is_dropped_and_redialed() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     held.abort();
+}
+
+/// Accepts one connection on `decoy` and returns its handshake and first message.
+async fn first_message_at(decoy: &TcpListener) -> (Handshake, Message) {
+    let (mut stream, _) = timeout(DEADLINE, decoy.accept())
+        .await
+        .expect("dialed within deadline")
+        .expect("accept");
+    let handshake = timeout(DEADLINE, read_handshake(&mut stream))
+        .await
+        .expect("handshake within deadline")
+        .expect("handshake");
+    let message = timeout(DEADLINE, read_frame(&mut stream, 1 << 20, &mut Vec::new()))
+        .await
+        .expect("frame within deadline")
+        .expect("frame")
+        .expect("a frame, not the end");
+    (handshake, message)
+}
+
+#[tokio::test]
+async fn a_peer_with_no_known_address_is_answered_at_the_address_it_advertises() {
+    let (la, lb) = (listener().await, listener().await);
+    let (addr_a, addr_b) = (la.local_addr().unwrap(), lb.local_addr().unwrap());
+    let (a, mut inbox_a) = Transport::start(1, la, [(2, addr_b)], fast_config()).unwrap();
+    // b knows nothing of a (as a node that has not applied a's addition yet).
+    let (b, mut inbox_b) = Transport::start(2, lb, [], fast_config()).unwrap();
+    assert_eq!(a.advertised_addr(), Some(addr_a));
+    assert_eq!(b.send(heartbeat(2, 1, 0)), SendOutcome::UnknownPeer);
+
+    a.send(heartbeat(1, 2, 1));
+    assert_eq!(seq_of(&recv(&mut inbox_b).await), 1);
+    // The claim is recorded before the connection's first message is handed on,
+    // so the node can answer that message at once.
+    assert_eq!(b.peer_addr(1), Some(addr_a));
+    assert_eq!(b.stats().claimed_addrs, 1);
+    assert_eq!(b.send(heartbeat(2, 1, 2)), SendOutcome::Queued);
+    let answer = recv(&mut inbox_a).await;
+    assert_eq!((answer.from, seq_of(&answer)), (2, 2));
+
+    // The claim lasts as long as a's connection: once a is gone, b forgets it.
+    a.shutdown();
+    drop((a, inbox_a));
+    let start = Instant::now();
+    while b.peer_addr(1).is_some() {
+        assert!(start.elapsed() < DEADLINE, "claim outlived its connection");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(b.send(heartbeat(2, 1, 3)), SendOutcome::UnknownPeer);
+}
+
+#[tokio::test]
+async fn a_claim_never_replaces_a_known_address() {
+    let (la, lb, decoy) = (listener().await, listener().await, listener().await);
+    let (addr_b, addr_decoy) = (lb.local_addr().unwrap(), decoy.local_addr().unwrap());
+    // b was given an address for 1 (configured or replicated): the decoy.
+    let (b, mut inbox_b) = Transport::start(2, lb, [(1, addr_decoy)], fast_config()).unwrap();
+    let (a, _inbox_a) = Transport::start(1, la, [(2, addr_b)], fast_config()).unwrap();
+    a.send(heartbeat(1, 2, 1));
+    assert_eq!(seq_of(&recv(&mut inbox_b).await), 1);
+    assert_eq!(b.peer_addr(1), Some(addr_decoy));
+    assert_eq!(b.stats().claimed_addrs, 0);
+    // b's answer goes to the address it was given, not to the one a claimed.
+    assert_eq!(b.send(heartbeat(2, 1, 2)), SendOutcome::Queued);
+    let (handshake, answer) = first_message_at(&decoy).await;
+    assert_eq!(
+        handshake,
+        Handshake {
+            from: 2,
+            advertised: Some(addr_b)
+        }
+    );
+    assert_eq!((answer.from, seq_of(&answer)), (2, 2));
+}
+
+#[tokio::test]
+async fn an_added_address_replaces_a_claim() {
+    let (lb, claimed, added) = (listener().await, listener().await, listener().await);
+    let addr_b = lb.local_addr().unwrap();
+    let told: SocketAddr = "127.0.0.2:7002".parse().unwrap();
+    let config = TransportConfig {
+        advertised_addr: Some(told),
+        ..fast_config()
+    };
+    let (b, mut inbox_b) = Transport::start(2, lb, [], config).unwrap();
+    // Node 1 claims the first listener...
+    let mut from_1 = TcpStream::connect(addr_b).await.unwrap();
+    from_1
+        .write_all(&encode_handshake(1, Some(claimed.local_addr().unwrap())))
+        .await
+        .unwrap();
+    let mut frame = bytes::BytesMut::new();
+    encode_frame(&heartbeat(1, 2, 1), &mut frame);
+    from_1.write_all(&frame).await.unwrap();
+    assert_eq!(seq_of(&recv(&mut inbox_b).await), 1);
+    assert_eq!(b.peer_addr(1), Some(claimed.local_addr().unwrap()));
+    // ...then the membership names the second (add_peer, as the node driver
+    // does for a committed address): it wins.
+    b.add_peer(1, added.local_addr().unwrap());
+    assert_eq!(b.peer_addr(1), Some(added.local_addr().unwrap()));
+    assert_eq!(b.send(heartbeat(2, 1, 2)), SendOutcome::Queued);
+    let (handshake, answer) = first_message_at(&added).await;
+    assert_eq!(
+        handshake,
+        Handshake {
+            from: 2,
+            advertised: Some(told)
+        }
+    );
+    assert_eq!((answer.from, seq_of(&answer)), (2, 2));
+}
+
+#[tokio::test]
+async fn a_removed_peer_is_not_dialed_back_on_its_claim() {
+    let (la, lb) = (listener().await, listener().await);
+    let (addr_a, addr_b) = (la.local_addr().unwrap(), lb.local_addr().unwrap());
+    let (b, mut inbox_b) = Transport::start(2, lb, [(1, addr_a)], fast_config()).unwrap();
+    b.remove_peer(1);
+    let (a, _inbox_a) = Transport::start(1, la, [(2, addr_b)], fast_config()).unwrap();
+    a.send(heartbeat(1, 2, 1));
+    // Its messages still reach the node (Raft decides what to make of them)...
+    assert_eq!(seq_of(&recv(&mut inbox_b).await), 1);
+    // ...but the transport does not talk to it again.
+    assert_eq!(b.peer_addr(1), None);
+    assert_eq!(b.send(heartbeat(2, 1, 2)), SendOutcome::UnknownPeer);
+    assert_eq!(b.stats().claimed_addrs, 0);
 }

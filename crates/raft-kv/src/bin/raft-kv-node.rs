@@ -14,8 +14,9 @@
 //! cluster), so every member's address is replicated state from then on.
 //!
 //! `--join` starts a node that is not yet a member, with an empty log and no
-//! membership: `--peers` lists this node and at least the member that leads
-//! (the node must be able to answer it); a client then asks the leader for
+//! membership: `--peers` lists this node and, optionally, members to dial (the
+//! leader need not be listed: it dials the node and its handshake says where it
+//! listens, so the node can answer it); a client then asks the leader for
 //! `MEMBER ADD-LEARNER <id> <peer-addr>` and later `MEMBER PROMOTE <id>`, and
 //! the node learns the other members and their addresses from the log or a
 //! snapshot. On restart, `--peers` may list fewer members than at the start:

@@ -50,10 +50,16 @@ pub struct NodeConfig {
     /// per member with its address), so the addresses are part of the replicated
     /// membership from then on, like those of members added later; on later starts
     /// the list only says where to dial before the log is read, and may name fewer
-    /// members. For a `joining` node: at least the member that leads (it must be
-    /// able to answer the leader); it learns the others from the log or a
-    /// snapshot. Where a list and the committed membership both name a member, the
-    /// committed address wins.
+    /// members. For a `joining` node: this node, and any members it should dial
+    /// before it learns them; it need not name the leader, which dials it at the
+    /// address the change adding it carries and advertises its own address in the
+    /// handshake (if it has a dialable one), so the joiner can answer it (see [`crate::transport`]). It learns
+    /// the members and their addresses from the log or a snapshot. Where a list and
+    /// the committed membership both name a member, the committed address wins.
+    ///
+    /// This node's own entry is the address its peer handshakes advertise (unless
+    /// [`TransportConfig::advertised_addr`] is set), so that a peer that has not yet
+    /// learned it can answer this node.
     pub members: Vec<(NodeId, SocketAddr)>,
     /// Where the WAL and snapshots live.
     pub data_dir: PathBuf,
@@ -293,11 +299,24 @@ where
     let raw = RawNode::new(raft_config, storage)?;
 
     let peer_addrs = peer_addresses(config.id, &config.members, raw.conf_state());
+    let mut transport_config = config.transport.clone();
+    if transport_config.advertised_addr.is_none() {
+        // Peers should dial this node where its own entry says (raft-kv-node
+        // binds its listener there; an embedder's may be a wildcard). Not the
+        // committed address: that is where the cluster last knew this node,
+        // stale if it moved; a peer that knows any address for it ignores the
+        // handshake's anyway.
+        transport_config.advertised_addr = config
+            .members
+            .iter()
+            .find(|(member, _)| *member == config.id)
+            .map(|(_, addr)| *addr);
+    }
     let (transport, inbox) = Transport::start(
         config.id,
         peer_listener,
         peer_addrs.iter().map(|(&id, &addr)| (id, addr)),
-        config.transport.clone(),
+        transport_config,
     )?;
     let (requests_tx, requests) = mpsc::channel(4096);
     let mut driver = Driver {
@@ -454,7 +473,9 @@ struct Driver<M: StateMachine> {
     confirmed_reads: Vec<(Index, ReadFn<M>)>,
     next_read: u64,
     snapshot_every: u64,
-    /// The address the transport uses for each peer.
+    /// The addresses the driver gave the transport (configured, or committed).
+    /// The transport may also dial peers missing here at the addresses their
+    /// handshakes claim; giving it an address always overrides such a claim.
     peer_addrs: BTreeMap<NodeId, SocketAddr>,
     counters: Counters,
     tick: Duration,

@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
 use super::stats::Counters;
-use super::wire::{encode_frame, encode_handshake};
+use super::wire::encode_frame;
 use super::{TransportConfig, set_keepalive};
 use crate::raft::{Message, NodeId};
 
@@ -28,9 +28,10 @@ const WRITE_BATCH_BYTES: usize = 256 << 10;
 
 /// Everything one peer task needs.
 pub(crate) struct PeerTask {
-    pub from: NodeId,
     pub to: NodeId,
     pub addr: SocketAddr,
+    /// This node's handshake (its id and advertised address), encoded once.
+    pub handshake: Arc<[u8]>,
     pub messages: mpsc::Receiver<Message>,
     pub snapshots: mpsc::Receiver<Message>,
     pub config: TransportConfig,
@@ -91,7 +92,7 @@ impl PeerTask {
                 {
                     return Some(None);
                 }
-                if stream.write_all(&encode_handshake(self.from)).await.is_err() {
+                if stream.write_all(&self.handshake).await.is_err() {
                     return Some(None);
                 }
                 Some(Some(stream))

@@ -11,6 +11,7 @@ pub(crate) struct Counters {
     pub connect_failures: AtomicU64,
     pub connections_lost: AtomicU64,
     pub rejected_connections: AtomicU64,
+    pub claimed_addrs: AtomicU64,
 }
 
 /// A snapshot of the transport's counters.
@@ -30,6 +31,9 @@ pub struct TransportStats {
     pub connections_lost: u64,
     /// Inbound connections closed for a bad handshake or frame.
     pub rejected_connections: u64,
+    /// Peer addresses taken from handshakes: a peer the transport had no
+    /// address for dialed in and said where it listens.
+    pub claimed_addrs: u64,
 }
 
 impl Counters {
@@ -43,6 +47,7 @@ impl Counters {
             connect_failures: get(&self.connect_failures),
             connections_lost: get(&self.connections_lost),
             rejected_connections: get(&self.rejected_connections),
+            claimed_addrs: get(&self.claimed_addrs),
         }
     }
 }
