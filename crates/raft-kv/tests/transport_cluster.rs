@@ -28,6 +28,14 @@ async fn bind_peers(n: NodeId) -> (Vec<TcpListener>, Vec<(NodeId, SocketAddr)>) 
     (listeners, members)
 }
 
+/// Starts a node that joins a running cluster (it is not among the bootstrap members).
+async fn start_joiner(mut config: NodeConfig, listener: TcpListener) -> RunningNode<KvMachine> {
+    config.joining = true;
+    start_node(config, listener, KvMachine::default())
+        .await
+        .expect("start joiner")
+}
+
 fn config(id: NodeId, members: &[(NodeId, SocketAddr)], dir: &Path) -> NodeConfig {
     let mut c = NodeConfig::new(id, members.to_vec(), dir.join(format!("node-{id}")));
     c.tick = Duration::from_millis(20);
@@ -230,15 +238,11 @@ async fn a_new_node_joins_as_learner_is_promoted_and_an_old_one_is_removed() {
     }
 
     // Node 4 starts knowing everyone's address, but not as a member.
-    let mut joiner_config = config(4, &members, tmp.path());
-    joiner_config.joining = true;
-    let joiner = start_node(
-        joiner_config,
+    let joiner = start_joiner(
+        config(4, &members, tmp.path()),
         listeners.next().expect("listener"),
-        KvMachine::default(),
     )
-    .await
-    .expect("start joiner");
+    .await;
     // It starts with no membership: the log's bootstrap entries (or a snapshot) give it.
     assert_eq!(joiner.handle.status().voters, Vec::<NodeId>::new());
 
@@ -358,15 +362,11 @@ async fn a_joiner_that_knows_no_member_answers_the_leader_that_dials_it() {
     for i in 0..10 {
         put(&[&first.handle], &format!("k{i}"), &format!("v{i}")).await;
     }
-    let mut joiner_config = config(2, &members[1..], tmp.path());
-    joiner_config.joining = true;
-    let joiner = start_node(
-        joiner_config,
+    let joiner = start_joiner(
+        config(2, &members[1..], tmp.path()),
         listeners.next().expect("listener"),
-        KvMachine::default(),
     )
-    .await
-    .expect("start joiner");
+    .await;
     assert_eq!(
         joiner.handle.transport().advertised_addr(),
         Some(members[1].1)
