@@ -3,7 +3,7 @@
 //!
 //! Kept apart from the timing bench so that counting never slows a timed allocation.
 
-use ebtree::{EbTree, PrefixTree, TimerQueue};
+use ebtree::{EbTree, Handle, PrefixTree, TimerQueue};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
@@ -122,6 +122,58 @@ fn main() {
                 });
                 maps
             }),
+        );
+    }
+    timer_queue_bytes();
+}
+
+/// The timer queue's reservation after `with_capacity(n)`, and what it uses in the
+/// steady state of workload (b) of `ebtree_vs_btreemap` (100k timers, after the
+/// 20k-step warm-up), per timer.
+fn timer_queue_bytes() {
+    println!();
+    println!(
+        "{:<48} {:>10} {:>12}",
+        "TimerQueue<u32>", "timers", "bytes/timer"
+    );
+    for n in [100usize, 10_000, 100_000] {
+        let q: TimerQueue<u32> = TimerQueue::with_capacity(n);
+        let row = "reserved by with_capacity(n) (heap_bytes)";
+        println!(
+            "{row:<48} {n:>10} {:>12.1}",
+            q.heap_bytes() as f64 / n as f64
+        );
+    }
+    const TIMERS: usize = 100_000;
+    for mix in ["configured", "uniform", "short"] {
+        let mut rng = SmallRng::seed_from_u64(0x5EED_EB7E);
+        let mut now = 0u32;
+        let configured = [2_000, 5_000, 30_000, 50_000];
+        let timeout = |rng: &mut SmallRng, now: u32| {
+            now + match mix {
+                "uniform" => rng.random_range(1..=100_000),
+                "short" if rng.random() => rng.random_range(1..=256),
+                _ => configured[rng.random_range(0..4)],
+            }
+        };
+        let mut q: TimerQueue<u32> = TimerQueue::with_capacity(TIMERS);
+        let mut handles: Vec<Handle> = (0..TIMERS as u32)
+            .map(|id| q.schedule(rng.random_range(1..=50_000), id))
+            .collect();
+        for _ in 0..20_000 {
+            now += 1;
+            let id = rng.random_range(0..TIMERS);
+            q.cancel(handles[id]);
+            handles[id] = q.schedule(timeout(&mut rng, now), id as u32);
+            while let Some((_, id)) = q.pop_expired(now) {
+                handles[id as usize] = q.schedule(timeout(&mut rng, now), id);
+            }
+        }
+        let row = format!("in use, workload (b) {mix} (used_bytes)");
+        println!(
+            "{row:<48} {:>10} {:>12.1}",
+            q.len(),
+            q.used_bytes() as f64 / q.len() as f64
         );
     }
 }

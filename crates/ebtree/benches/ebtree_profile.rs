@@ -4,18 +4,22 @@
 //!
 //! ```text
 //! cargo bench -p ebtree --no-run
-//! valgrind --tool=callgrind --cache-sim=yes --toggle-collect='ebtree_profile::run_*' \
+//! valgrind --tool=callgrind --cache-sim=yes --D1=49152,12,64 --LL=2097152,16,64 \
+//!     --toggle-collect='ebtree_profile::run_*' \
 //!     target/release/deps/ebtree_profile-* timers_uniform ebtree
 //! ```
 //!
-//! Arguments: a workload (`insert`, `timers_configured`, `timers_uniform`, `lookup_ge`,
-//! `lpm`, `rekey`) and a contender (`ebtree`, `btreemap`). The setup is outside the `run_*`
-//! functions, so `--toggle-collect` counts the measured part alone. Without arguments
-//! (as `cargo bench` runs it) every pair runs once, small, and prints its time.
+//! Arguments: a workload (`insert`, `timers_configured`, `timers_uniform`,
+//! `timers_short`, `lookup_ge`, `lpm`, `rekey`) and a contender (`ebtree`, `btreemap`;
+//! for the timers also `ebtree_reschedule` and `ebtree_plain_tree`). The setup and the
+//! timers' warm-up (20k steps) are outside the `run_*` functions, so `--toggle-collect`
+//! counts the measured part alone (100k steps for the timers). Without arguments (as
+//! `cargo bench` runs it) every pair runs once, small, and prints its time.
 
 use ebtree::{EbTree, Handle, PrefixTree, TimerQueue};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use rustix::time::{ClockId, clock_gettime};
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::net::Ipv4Addr;
@@ -47,30 +51,43 @@ fn run_insert_btreemap(keys: &[u32]) -> usize {
     black_box(&m).len()
 }
 
+/// How new timers pick their timeout (as in `ebtree_vs_btreemap`).
+#[derive(Clone, Copy)]
+enum Mix {
+    /// A server's few configured timeouts.
+    Configured,
+    /// Uniform over 1..=100 s.
+    Uniform,
+    /// Half short (1..=256 ticks), half configured.
+    Short,
+}
+
 /// The timer workload's random choices, identical for every contender.
 struct Driver {
     rng: SmallRng,
     now: u32,
-    uniform: bool,
+    mix: Mix,
 }
 
 impl Driver {
-    fn new(uniform: bool) -> Self {
+    fn new(mix: Mix) -> Self {
         Driver {
             rng: SmallRng::seed_from_u64(SEED),
             now: 0,
-            uniform,
+            mix,
         }
     }
     fn initial(&mut self) -> u32 {
         self.now + self.rng.random_range(1..=50_000)
     }
     fn timeout(&mut self) -> u32 {
+        let configured = [2_000, 5_000, 30_000, 50_000];
         self.now
-            + if self.uniform {
-                self.rng.random_range(1..=100_000)
-            } else {
-                [2_000, 5_000, 30_000, 50_000][self.rng.random_range(0..4)]
+            + match self.mix {
+                Mix::Uniform => self.rng.random_range(1..=100_000),
+                Mix::Configured => configured[self.rng.random_range(0..4)],
+                Mix::Short if self.rng.random() => self.rng.random_range(1..=256),
+                Mix::Short => configured[self.rng.random_range(0..4)],
             }
     }
     fn victim(&mut self) -> usize {
@@ -78,14 +95,17 @@ impl Driver {
     }
 }
 
+/// The measured part of a timer run: a symbol of its own, so that `--toggle-collect`
+/// counts it and not the warm-up (which calls the same step functions outside it).
 #[inline(never)]
-fn run_timers_ebtree(
-    d: &mut Driver,
-    q: &mut TimerQueue<u32>,
-    handles: &mut [Handle],
-    steps: u64,
-) -> usize {
-    for _ in 0..steps {
+fn run_timers<R>(steps: impl FnOnce() -> R) -> R {
+    steps()
+}
+
+/// Workload (b) on the queue: cancel and schedule (a new handle each time).
+#[inline(never)]
+fn queue_steps(d: &mut Driver, q: &mut TimerQueue<u32>, handles: &mut [Handle], n: u64) -> usize {
+    for _ in 0..n {
         d.now += 1;
         let id = d.victim();
         q.cancel(handles[id]);
@@ -99,14 +119,57 @@ fn run_timers_ebtree(
     q.len()
 }
 
+/// The same, moving timers with `reschedule` (handles never change).
 #[inline(never)]
-fn run_timers_btreemap(
+fn reschedule_steps(d: &mut Driver, q: &mut TimerQueue<u32>, handles: &[Handle], n: u64) -> usize {
+    for _ in 0..n {
+        d.now += 1;
+        let id = d.victim();
+        let t = d.timeout();
+        q.reschedule(handles[id], t);
+        while let Some(h) = q.first_expired(d.now) {
+            let t = d.timeout();
+            q.reschedule(h, t);
+        }
+    }
+    q.len()
+}
+
+/// A bare `EbTree` used as a timer queue: one entry per timer.
+#[inline(never)]
+fn plain_tree_steps(
+    d: &mut Driver,
+    t: &mut EbTree<u32, u32>,
+    handles: &mut [Handle],
+    n: u64,
+) -> usize {
+    for _ in 0..n {
+        d.now += 1;
+        let id = d.victim();
+        t.remove(handles[id]);
+        let k = d.timeout();
+        handles[id] = t.insert(k, id as u32);
+        while let Some(h) = t.first() {
+            if t.key(h).is_none_or(|k| k > d.now) {
+                break;
+            }
+            let Some((_, id)) = t.remove(h) else { break };
+            let k = d.timeout();
+            handles[id as usize] = t.insert(k, id);
+        }
+    }
+    t.len()
+}
+
+/// `BTreeMap` keyed by (expiry, timer id).
+#[inline(never)]
+fn btreemap_steps(
     d: &mut Driver,
     m: &mut BTreeMap<(u32, u32), ()>,
     expiry: &mut [u32],
-    steps: u64,
+    n: u64,
 ) -> usize {
-    for _ in 0..steps {
+    for _ in 0..n {
         d.now += 1;
         let id = d.victim();
         m.remove(&(expiry[id], id as u32));
@@ -127,35 +190,68 @@ fn run_timers_btreemap(
     m.len()
 }
 
-fn timers(uniform: bool, contender: &str, warm: u64, steps: u64) {
-    let mut d = Driver::new(uniform);
-    if contender == "ebtree" {
-        let mut q = TimerQueue::with_capacity(TIMERS);
-        let mut handles: Vec<Handle> = (0..TIMERS as u32)
-            .map(|id| {
-                let t = d.initial();
-                q.schedule(t, id)
-            })
-            .collect();
-        run_timers_ebtree(&mut d, &mut q, &mut handles, warm);
-        timed(
-            || run_timers_ebtree(&mut d, &mut q, &mut handles, steps),
-            steps,
-        );
-    } else {
-        let mut m = BTreeMap::new();
-        let mut expiry: Vec<u32> = (0..TIMERS as u32)
-            .map(|id| {
-                let t = d.initial();
-                m.insert((t, id), ());
-                t
-            })
-            .collect();
-        run_timers_btreemap(&mut d, &mut m, &mut expiry, warm);
-        timed(
-            || run_timers_btreemap(&mut d, &mut m, &mut expiry, steps),
-            steps,
-        );
+/// Contenders of the timer workloads.
+const TIMER_CONTENDERS: [&str; 4] = [
+    "ebtree",
+    "ebtree_reschedule",
+    "ebtree_plain_tree",
+    "btreemap",
+];
+
+fn timers(mix: Mix, contender: &str, warm: u64, steps: u64) {
+    let mut d = Driver::new(mix);
+    match contender {
+        "ebtree" | "ebtree_reschedule" => {
+            let mut q = TimerQueue::with_capacity(TIMERS);
+            let mut handles: Vec<Handle> = (0..TIMERS as u32)
+                .map(|id| {
+                    let t = d.initial();
+                    q.schedule(t, id)
+                })
+                .collect();
+            if contender == "ebtree" {
+                queue_steps(&mut d, &mut q, &mut handles, warm);
+                timed(
+                    || run_timers(|| queue_steps(&mut d, &mut q, &mut handles, steps)),
+                    steps,
+                );
+            } else {
+                reschedule_steps(&mut d, &mut q, &handles, warm);
+                timed(
+                    || run_timers(|| reschedule_steps(&mut d, &mut q, &handles, steps)),
+                    steps,
+                );
+            }
+        }
+        "ebtree_plain_tree" => {
+            let mut t = EbTree::with_capacity(TIMERS);
+            let mut handles: Vec<Handle> = (0..TIMERS as u32)
+                .map(|id| {
+                    let k = d.initial();
+                    t.insert(k, id)
+                })
+                .collect();
+            plain_tree_steps(&mut d, &mut t, &mut handles, warm);
+            timed(
+                || run_timers(|| plain_tree_steps(&mut d, &mut t, &mut handles, steps)),
+                steps,
+            );
+        }
+        _ => {
+            let mut m = BTreeMap::new();
+            let mut expiry: Vec<u32> = (0..TIMERS as u32)
+                .map(|id| {
+                    let t = d.initial();
+                    m.insert((t, id), ());
+                    t
+                })
+                .collect();
+            btreemap_steps(&mut d, &mut m, &mut expiry, warm);
+            timed(
+                || run_timers(|| btreemap_steps(&mut d, &mut m, &mut expiry, steps)),
+                steps,
+            );
+        }
     }
 }
 
@@ -212,14 +308,25 @@ fn run_lpm_ebtree(t: &PrefixTree<Ipv4Addr, u32>, probes: &[u32]) -> u32 {
     sum
 }
 
-/// Wall time: only indicative on a shared machine, but it works under valgrind, which
-/// the thread CPU-time clock (as rustix reads it) does not; the valgrind counts are the
-/// figures to trust.
+/// Wall time, and with `EBTREE_PROFILE_CPU=1` the thread's CPU time (steadier on a
+/// shared machine, but the clock as rustix reads it crashes under valgrind, whose
+/// counts are the figures to trust anyway).
 fn timed<R>(f: impl FnOnce() -> R, ops: u64) {
+    let cpu = std::env::var_os("EBTREE_PROFILE_CPU").is_some();
+    let thread_ns = || {
+        let t = clock_gettime(ClockId::ThreadCPUTime);
+        t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+    };
+    let cpu_start = if cpu { thread_ns() } else { 0 };
     let start = Instant::now();
     black_box(f());
     let ns = start.elapsed().as_nanos() as f64 / ops as f64;
-    println!("  {ns:.1} ns/op (wall, {ops} ops)");
+    if cpu {
+        let cpu_ns = (thread_ns() - cpu_start) as f64 / ops as f64;
+        println!("  {ns:.1} ns/op (wall, {ops} ops), {cpu_ns:.1} ns/op (thread CPU)");
+    } else {
+        println!("  {ns:.1} ns/op (wall, {ops} ops)");
+    }
 }
 
 fn main() {
@@ -233,12 +340,22 @@ fn main() {
             "insert",
             "timers_configured",
             "timers_uniform",
+            "timers_short",
             "lookup_ge",
             "lpm",
             "rekey",
         ]
         .iter()
-        .flat_map(|w| ["ebtree", "btreemap"].map(|c| (w.to_string(), c.to_string())))
+        .flat_map(|&w| {
+            let contenders: &[&str] = if w.starts_with("timers") {
+                &TIMER_CONTENDERS
+            } else {
+                &["ebtree", "btreemap"]
+            };
+            contenders
+                .iter()
+                .map(move |c| (w.to_string(), c.to_string()))
+        })
         .collect(),
     };
     let small = args.len() < 2;
@@ -254,13 +371,20 @@ fn main() {
                     timed(|| run_insert_btreemap(&keys), n);
                 }
             }
-            "timers_configured" | "timers_uniform" => {
-                let (warm, steps) = if small {
-                    (1000, 10_000)
-                } else {
-                    (20_000, 100_000)
+            "timers_configured" | "timers_uniform" | "timers_short" => {
+                // EBTREE_PROFILE_WARM sets the warm-up steps (default 20k; the uniform
+                // mix reaches its steady spread of expiries after about 100k).
+                let warm = std::env::var("EBTREE_PROFILE_WARM")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(if small { 1000 } else { 20_000 });
+                let steps = if small { 10_000 } else { 100_000 };
+                let mix = match w.as_str() {
+                    "timers_configured" => Mix::Configured,
+                    "timers_uniform" => Mix::Uniform,
+                    _ => Mix::Short,
                 };
-                timers(w == "timers_uniform", &c, warm, steps);
+                timers(mix, &c, warm, steps);
             }
             "lookup_ge" => {
                 // EBTREE_PROFILE_KEYS sets the tree size (default 1M).

@@ -4,7 +4,8 @@
 //! - (a) `insert_1M_random_u32`: build a tree of 1M random `u32` keys;
 //! - (b) `timers_100k_*`: 100k live timers; each step cancels an arbitrary timer, arms
 //!   one, and pops (and re-arms) the expired ones; with a server's few configured
-//!   timeouts, and with uniformly spread ones;
+//!   timeouts, with uniformly spread ones, and with half of them short (1..=256 ticks:
+//!   tasks woken soon, which land in the bucket being drained);
 //! - (c) `lookup_ge_1M`: `lookup_ge` of random keys in a tree of 1M keys;
 //! - (d) `longest_prefix_100k_ipv4`: longest-prefix match of random addresses in a
 //!   table of 100k IPv4 prefixes.
@@ -145,6 +146,8 @@ enum Timeouts {
     /// A server's handful of configured timeouts (check inter 2 s, connect 5 s, client
     /// and server 30 s, tunnel 50 s), as HAProxy arms them.
     Configured,
+    /// Half short (1..=256 ticks: tasks woken soon), half configured.
+    Short,
 }
 
 /// The timer workload's random choices, identical for every contender.
@@ -166,10 +169,13 @@ impl TimerDriver {
         self.now + self.rng.random_range(1..=50_000)
     }
     fn timeout(&mut self) -> u32 {
+        let configured = [2_000, 5_000, 30_000, 50_000];
         self.now
             + match self.timeouts {
                 Timeouts::Uniform => self.rng.random_range(1..=100_000),
-                Timeouts::Configured => [2_000, 5_000, 30_000, 50_000][self.rng.random_range(0..4)],
+                Timeouts::Configured => configured[self.rng.random_range(0..4)],
+                Timeouts::Short if self.rng.random() => self.rng.random_range(1..=256),
+                Timeouts::Short => configured[self.rng.random_range(0..4)],
             }
     }
     fn victim(&mut self) -> usize {
@@ -183,6 +189,7 @@ fn timers(c: &mut Crit) {
     for (name, timeouts) in [
         ("timers_100k_configured_timeouts", Timeouts::Configured),
         ("timers_100k_uniform_timeouts", Timeouts::Uniform),
+        ("timers_100k_short_timeouts", Timeouts::Short),
     ] {
         let mut g = c.benchmark_group(name);
         g.throughput(Throughput::Elements(STEPS));
@@ -238,7 +245,8 @@ fn timers(c: &mut Crit) {
             })
         });
 
-        // The bare tree, without the queue's fingers or wrap-around handling.
+        // A bare tree used as a timer queue, one entry per timer (what TimerQueue was),
+        // without wrap-around handling: the per-entry reference.
         g.bench_function("ebtree_plain_tree", |b| {
             let mut d = TimerDriver::new(timeouts);
             let mut t: EbTree<u32, u32> = EbTree::with_capacity(TIMERS);

@@ -137,6 +137,15 @@ impl Plan {
 
 static TREE_COUNTER: AtomicU32 = AtomicU32::new(1);
 
+/// A first generation for a new arena of handles (a tree's, or a timer queue's slot
+/// table): a different one each time, so that a handle used on the wrong structure is
+/// caught with high probability.
+pub(crate) fn new_generation_base() -> u32 {
+    TREE_COUNTER
+        .fetch_add(1, Ordering::Relaxed)
+        .wrapping_mul(0x9E37_79B9)
+}
+
 /// The arena and the tree algorithms. `R` is the raw key a descent compares, `T` the
 /// value (or, for byte strings, the key and the value).
 #[derive(Debug)]
@@ -154,9 +163,7 @@ pub(crate) struct Core<R, T> {
 
 impl<R: Copy + Default, T> Core<R, T> {
     pub(crate) fn with_capacity(n: usize) -> Self {
-        let gen_base = TREE_COUNTER
-            .fetch_add(1, Ordering::Relaxed)
-            .wrapping_mul(0x9E37_79B9);
+        let gen_base = new_generation_base();
         let mut nodes = Vec::with_capacity(n.saturating_add(1));
         nodes.push(Node {
             key: R::default(),
@@ -283,6 +290,13 @@ impl<R: Copy + Default, T> Core<R, T> {
     pub(crate) fn resolve(&self, h: Handle) -> Option<u32> {
         let n = self.nodes.get(h.idx as usize)?;
         (h.idx != ROOT && n.generation == h.generation && n.leaf_p != NONE).then_some(h.idx)
+    }
+
+    /// Whether slot `i` holds a live entry (for callers that keep slot indices, not
+    /// handles, and check the entry's identity themselves).
+    #[inline]
+    pub(crate) fn is_linked(&self, i: u32) -> bool {
+        i != ROOT && self.nodes.get(i as usize).is_some_and(|n| n.leaf_p != NONE)
     }
 
     #[inline]

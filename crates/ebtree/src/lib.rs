@@ -18,7 +18,7 @@
 //! | [`EbTree`] | `u32`, `u64`, `u128`, `i32`, `i64`, `i128`, `[u8; N]`, IP addresses | lookup_le/ge/lt/gt, range, rekey |
 //! | [`PrefixTree`] | the same, with a prefix length | longest-prefix match (CIDR tables) |
 //! | [`BytesTree`] | variable-length byte strings (`String`, `Vec<u8>`, `&str`, …) | lookup_le/ge, range |
-//! | [`TimerQueue`] | `u32` millisecond ticks that wrap around | expired timers, as HAProxy's wait queue |
+//! | [`TimerQueue`] | `u32` millisecond ticks that wrap around | expired timers in HAProxy's wait-queue order, in 64-tick buckets |
 //!
 //! # Example
 //!
@@ -57,63 +57,57 @@
 //!
 //! `cargo bench -p ebtree --bench ebtree_vs_btreemap` compares with
 //! `std::collections::BTreeMap` in the same run (thread CPU time, on a 2-core VM shared
-//! with other builds); `--bench ebtree_memory`
-//! counts bytes per entry; `--bench ebtree_profile` runs one workload at a time for
-//! valgrind, whose instruction and cache-miss counts are repeatable (the miss figures
-//! below simulate a 512 KiB L2, this machine's per-core size).
+//! with other builds); `--bench ebtree_memory` counts bytes per entry; `--bench
+//! ebtree_profile` runs one workload at a time for valgrind, whose instruction and
+//! cache-miss counts are repeatable.
 //!
-//! Ratios are ebtree's throughput over its contender's, from two runs each (the spread
-//! between runs is the machine, not the code: unchanged code moved by 20%).
+//! Ratios are ebtree's throughput over its contender's, from two or three runs each
+//! (the spread between runs is the machine, not the code: unchanged code moved by
+//! 20%, and more for the timers).
 //!
-//! | workload | ebtree / BTreeMap | instructions per op, ebtree vs BTreeMap | L2 misses per op |
+//! | workload | ebtree / BTreeMap | instructions per op, ebtree vs BTreeMap | L2 misses per op (512 KiB) |
 //! |---|---|---|---|
 //! | (a) 1M random `u32` inserts | 0.33-0.39x | 690 vs 629 | 7.4 vs 7.1 |
-//! | (b) 100k timers, configured timeouts | 0.90-1.15x | 3250 vs 4640 per step | 12.6 vs 6.6 |
-//! | (b) 100k timers, uniform timeouts | 0.55-0.66x | 2710 vs 2500 per step | 19.7 vs 12.4 |
 //! | (c) `lookup_ge` in 1M keys | ~0.3x (one run 0.58x, when `BTreeMap` itself ran 1.6x slow) | 534 vs 564 | 10.8 vs 7.0 |
 //! | (d) longest-prefix match, 100k IPv4 prefixes | 0.40-0.53x (per-length `HashMap`s) | 886 | 6.2 |
 //!
-//! - ebtree now runs no more instructions than `BTreeMap` (fewer, for timers), so what
-//!   is left is memory: a radix tree is a *binary* tree, and a descent in 1M random keys
-//!   follows ~20 dependent links, one cache line each, where a B-tree reads ~5 nodes
-//!   whose keys share lines and load in parallel. The miss counts are close for
-//!   inserts, but the B-tree's misses overlap and the tree's are a chain.
-//! - In the timer workload each timer is its own slot, placed wherever a slot was
-//!   free: popping the next timer and finding the one after it touches cold slots,
-//!   where a B-tree pops ~11 neighbours from one leaf. The queue's fingers (insert next
-//!   to a recently armed timer, straight after it when the expiry is equal) keep the
-//!   insertions short; with a server's few timeouts ebtree is on par with `BTreeMap`,
-//!   not the 1.5x the design issue hoped for.
-//! - `rekey` (leastconn) and `TimerQueue::reschedule` move an entry in place, in O(1),
-//!   when the new key keeps it between its neighbours' subtrees.
+//! | (b) 100k timers, per step | `TimerQueue` / BTreeMap | instructions, `TimerQueue` vs BTreeMap | LL misses (2 MiB) |
+//! |---|---|---|---|
+//! | configured timeouts (2, 5, 30, 50 s) | 3.39-4.29x | 2235 vs 4774 | 2.62 vs 0.50 |
+//! | uniform timeouts (1-100 s) | 3.41-4.45x | 1111 vs 2488 | 2.95 vs 0.04 |
+//! | short: half 1-256 ticks, half configured | 2.34-4.39x | 4817 vs 8678 | 2.65 vs 0.52 |
+//!
+//! - ebtree runs no more instructions than `BTreeMap`, so what is left for the trees is
+//!   memory: a radix tree is a *binary* tree, and a descent in 1M random keys follows
+//!   ~20 dependent links, one cache line each, where a B-tree reads ~5 nodes whose keys
+//!   share lines and load in parallel. The miss counts are close for inserts, but the
+//!   B-tree's misses overlap and the tree's are a chain.
+//! - The timer queue is not one tree entry per timer: it files timers in 64-tick
+//!   buckets of 16-entry chunks and sorts only the bucket that expires next, with an
+//!   `EbTree` over the buckets for the wrapping order and one over far-away timers
+//!   (`timer/mod.rs` has the layout, the bounds and the full tables, with
+//!   `reschedule` and a bare `EbTree` as contenders). It reserves ~143 bytes per
+//!   timer and uses ~30 of them.
+//! - `rekey` (leastconn) moves an entry in place, in O(1), when the new key keeps it
+//!   between its neighbours' subtrees.
 //! - 36 bytes per `u32 -> u32` entry (40 for an IPv4 prefix), against 15-21 for
 //!   `BTreeMap`, but never any allocation after `reserve`, handles that stay valid while
 //!   their entry lives, and O(1) `first`. A layout with 32-byte aligned slots and the
 //!   values apart was tried: 3-8% fewer misses for random descents, 16% more for the
-//!   configured timers, so the value stays in its slot.
-//! - Placing timers in memory by expiry was tried and measured, and is not kept
-//!   (callgrind counts per step of the configured-timeout workload, against 3250
-//!   instructions and 12.6 L2 read misses; ratios from one criterion run against
-//!   1.13x configured, 0.61x uniform in the same session). Taking the slot after the
-//!   finger's when free, else the oldest free slot (a doubly linked FIFO free list):
-//!   15.3 misses, since at full occupancy the only free slot is the one just freed,
-//!   and the list's links touch cold slots. Chunks of 16 slots with a free mask each,
-//!   a new timer going into its finger's chunk, else an empty one: 12.6 misses and
-//!   4060 instructions with no room to spare; with a quarter more slots than timers
-//!   11.4 misses, 3970 instructions, 1.02x configured and 0.50x uniform; with twice
-//!   as many slots 9.2 misses, 3700 instructions and 0.93x. Cancelled timers leave
-//!   holes, so chunks stay apart only with spare memory, and the bigger arena and the
-//!   bookkeeping cost more than the misses saved.
+//!   timers (then one entry each), so the value stays in its slot.
 //!
-//! - Loading the next timer's slot as soon as it becomes the first (so that its cache
-//!   miss overlaps the caller's work instead of the next pop) was tried in a later
-//!   session: no measurable change (minimum of six alternated runs: 695 against 681 ns
-//!   per step). The same session measured 1.15x (configured) and 0.55x (uniform) with
-//!   criterion on a quiet machine.
+//! History of the timer queue: it was one `EbTree` entry per timer, inserting next to
+//! a recently armed timer ("fingers"), and measured 0.90-1.15x (configured) and
+//! 0.55-0.66x (uniform) against `BTreeMap`, with 11 LL misses per step: each timer
+//! sat wherever a slot was free, so popping the next one and finding the one after it
+//! touched cold slots. Placing timers in the arena by expiry (the slot after the
+//! finger's, a FIFO free list, chunks of 16 slots with a free mask) and loading the
+//! next timer's slot early were tried and measured without a gain worth keeping; four
+//! bucketed designs were then prototyped and the best one became the queue.
 //!
-//! Pick ebtree for what it guarantees (stable handles, no allocation, O(1) removal by
-//! handle, duplicates in order, longest-prefix match, wrapping timers), not for raw
-//! lookup speed.
+//! Pick ebtree's trees for what they guarantee (stable handles, no allocation, O(1)
+//! removal by handle, duplicates in order, longest-prefix match), not for raw lookup
+//! speed; its timer queue is also the faster one.
 
 mod bytes;
 mod core;
@@ -132,5 +126,7 @@ pub use error::Error;
 pub use handle::Handle;
 pub use key::Key;
 pub use prefix::{PrefixIter, PrefixTree};
+#[doc(hidden)]
+pub use timer::BucketQueue;
 pub use timer::{TimerQueue, tick_is_expired, tick_is_lt};
 pub use tree::{EbTree, Iter};

@@ -1,5 +1,6 @@
 //! Once capacity is reserved, inserting, removing, re-keying, looking up and iterating
-//! allocate nothing. Counted with a global allocator wrapper, which counts every thread:
+//! allocate nothing; a reserved `TimerQueue` allocates nothing whatever its timers'
+//! spread, as long as no more than the reserved number are pending. Counted with a global allocator wrapper, which counts every thread:
 //! this test runs without libtest's harness (`harness = false`), on the main thread
 //! alone, so that no harness thread allocates while it counts.
 
@@ -51,7 +52,116 @@ fn churn_int_tree(t: &mut EbTree<u64, u32>) -> u64 {
 fn main() {
     reserved_trees_do_not_allocate();
     println!("no_alloc: reserved_trees_do_not_allocate ... ok");
-    println!("test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out");
+    reserved_timer_queue_does_not_allocate();
+    println!("no_alloc: reserved_timer_queue_does_not_allocate ... ok");
+    println!("test result: ok. 2 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out");
+}
+
+/// The shapes a timer population can take, each run over every timer of a queue
+/// holding exactly its reservation: each timer is cancelled and armed again.
+#[derive(Clone, Copy, Debug)]
+enum Phase {
+    /// Spread over 50k ticks.
+    Dense,
+    /// 300 ticks apart: a bucket each, as many buckets as the reservation allows,
+    /// the rest far.
+    Sparse,
+    /// All in one tick: one bucket, one tick list.
+    OneTick,
+    /// In the bucket being drained, rescheduled to now and popped at once.
+    HeadChurn,
+    /// Beyond the bucket window: all in the far tree.
+    Far,
+    /// Spread over 100k ticks, the clock moving and due timers re-armed.
+    Running,
+}
+
+/// Runs every phase over a queue holding one timer per handle slot (the reservation),
+/// returning a checksum.
+fn churn_timers(q: &mut TimerQueue<u32>, handles: &mut [Option<ebtree::Handle>]) -> u64 {
+    handles.fill(None);
+    let n = handles.len() as u32;
+    let mut now = u32::MAX - 10_000; // wraps during the run
+    let mut sum = 0u64;
+    let phases = [
+        Phase::Dense,
+        Phase::Sparse,
+        Phase::OneTick,
+        Phase::HeadChurn,
+        Phase::Far,
+        Phase::Running,
+        Phase::Sparse,
+        Phase::Running,
+    ];
+    for phase in phases {
+        for i in 0..n {
+            if let Some(h) = handles[i as usize].take() {
+                q.cancel(h);
+            }
+            let x = scramble(i ^ now);
+            let e = match phase {
+                Phase::Dense => now.wrapping_add(x % 50_000),
+                Phase::Sparse => now.wrapping_add(1000 + 300 * i),
+                Phase::OneTick => now.wrapping_add(5),
+                Phase::HeadChurn => now.wrapping_add(x % 256),
+                Phase::Far => now.wrapping_add((1 << 21) + 1000 * i),
+                Phase::Running => now.wrapping_add(x % 100_000),
+            };
+            handles[i as usize] = Some(q.schedule(e, i));
+            match phase {
+                Phase::HeadChurn => {
+                    if let Some(h) = handles[i as usize] {
+                        q.reschedule(h, now);
+                    }
+                    if let Some((_, id)) = q.pop_expired(now) {
+                        handles[id as usize] = Some(q.schedule(now, id));
+                    }
+                }
+                Phase::Running if i % 3 == 0 => {
+                    now = now.wrapping_add(1);
+                    while let Some((_, id)) = q.pop_expired(now) {
+                        sum += u64::from(id);
+                        let e = now.wrapping_add(1 + scramble(id) % 200);
+                        handles[id as usize] = Some(q.schedule(e, id));
+                    }
+                }
+                _ => {}
+            }
+        }
+        sum += q
+            .iter(now)
+            .take(100)
+            .map(|(_, e, _)| u64::from(e))
+            .sum::<u64>();
+        if let Some(e) = q.next_expiry(now) {
+            sum += u64::from(e);
+        }
+    }
+    while q.pop_expired(now.wrapping_add(1 << 30)).is_some() {}
+    sum
+}
+
+fn reserved_timer_queue_does_not_allocate() {
+    const TIMERS: u32 = 20_000;
+    let mut reserved: TimerQueue<u32> = TimerQueue::new();
+    reserved.reserve(TIMERS as usize);
+    let mut with_capacity: TimerQueue<u32> = TimerQueue::with_capacity(TIMERS as usize);
+    let mut small: TimerQueue<u32> = TimerQueue::with_capacity(100);
+
+    let mut handles = vec![None; TIMERS as usize];
+
+    let region = Region::new(GLOBAL);
+    let mut sum = churn_timers(&mut reserved, &mut handles);
+    sum += churn_timers(&mut with_capacity, &mut handles);
+    with_capacity.clear();
+    sum += churn_timers(&mut with_capacity, &mut handles); // after clear
+    sum += churn_timers(&mut small, &mut handles[..100]);
+    let stats = region.change();
+
+    assert_eq!(stats.allocations, 0, "{stats:?}");
+    assert_eq!(stats.reallocations, 0, "{stats:?}");
+    assert!(sum > 0);
+    assert!(reserved.is_empty() && with_capacity.is_empty() && small.is_empty());
 }
 
 fn reserved_trees_do_not_allocate() {
