@@ -16,7 +16,7 @@
 //! counts the measured part alone (100k steps for the timers). Without arguments (as
 //! `cargo bench` runs it) every pair runs once, small, and prints its time.
 
-use ebtree::{EbTree, Handle, PrefixTree, TimerQueue};
+use ebtree::{EbTree, Handle, PrefixTree};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rustix::time::{ClockId, clock_gettime};
@@ -25,8 +25,12 @@ use std::hint::black_box;
 use std::net::Ipv4Addr;
 use std::time::Instant;
 
+mod timer_workload;
+use timer_workload::{
+    BTreeMapTimers, PlainTree, QueueCancel, QueueReschedule, Timeouts, TimerWorkload,
+};
+
 const SEED: u64 = 0x5EED_EB7E;
-const TIMERS: usize = 100_000;
 
 fn random_keys(n: usize, seed: u64) -> Vec<u32> {
     let mut rng = SmallRng::seed_from_u64(seed);
@@ -51,143 +55,11 @@ fn run_insert_btreemap(keys: &[u32]) -> usize {
     black_box(&m).len()
 }
 
-/// How new timers pick their timeout (as in `ebtree_vs_btreemap`).
-#[derive(Clone, Copy)]
-enum Mix {
-    /// A server's few configured timeouts.
-    Configured,
-    /// Uniform over 1..=100 s.
-    Uniform,
-    /// Half short (1..=256 ticks), half configured.
-    Short,
-}
-
-/// The timer workload's random choices, identical for every contender.
-struct Driver {
-    rng: SmallRng,
-    now: u32,
-    mix: Mix,
-}
-
-impl Driver {
-    fn new(mix: Mix) -> Self {
-        Driver {
-            rng: SmallRng::seed_from_u64(SEED),
-            now: 0,
-            mix,
-        }
-    }
-    fn initial(&mut self) -> u32 {
-        self.now + self.rng.random_range(1..=50_000)
-    }
-    fn timeout(&mut self) -> u32 {
-        let configured = [2_000, 5_000, 30_000, 50_000];
-        self.now
-            + match self.mix {
-                Mix::Uniform => self.rng.random_range(1..=100_000),
-                Mix::Configured => configured[self.rng.random_range(0..4)],
-                Mix::Short if self.rng.random() => self.rng.random_range(1..=256),
-                Mix::Short => configured[self.rng.random_range(0..4)],
-            }
-    }
-    fn victim(&mut self) -> usize {
-        self.rng.random_range(0..TIMERS)
-    }
-}
-
 /// The measured part of a timer run: a symbol of its own, so that `--toggle-collect`
 /// counts it and not the warm-up (which calls the same step functions outside it).
 #[inline(never)]
 fn run_timers<R>(steps: impl FnOnce() -> R) -> R {
     steps()
-}
-
-/// Workload (b) on the queue: cancel and schedule (a new handle each time).
-#[inline(never)]
-fn queue_steps(d: &mut Driver, q: &mut TimerQueue<u32>, handles: &mut [Handle], n: u64) -> usize {
-    for _ in 0..n {
-        d.now += 1;
-        let id = d.victim();
-        q.cancel(handles[id]);
-        let t = d.timeout();
-        handles[id] = q.schedule(t, id as u32);
-        while let Some((_, id)) = q.pop_expired(d.now) {
-            let t = d.timeout();
-            handles[id as usize] = q.schedule(t, id);
-        }
-    }
-    q.len()
-}
-
-/// The same, moving timers with `reschedule` (handles never change).
-#[inline(never)]
-fn reschedule_steps(d: &mut Driver, q: &mut TimerQueue<u32>, handles: &[Handle], n: u64) -> usize {
-    for _ in 0..n {
-        d.now += 1;
-        let id = d.victim();
-        let t = d.timeout();
-        q.reschedule(handles[id], t);
-        while let Some(h) = q.first_expired(d.now) {
-            let t = d.timeout();
-            q.reschedule(h, t);
-        }
-    }
-    q.len()
-}
-
-/// A bare `EbTree` used as a timer queue: one entry per timer.
-#[inline(never)]
-fn plain_tree_steps(
-    d: &mut Driver,
-    t: &mut EbTree<u32, u32>,
-    handles: &mut [Handle],
-    n: u64,
-) -> usize {
-    for _ in 0..n {
-        d.now += 1;
-        let id = d.victim();
-        t.remove(handles[id]);
-        let k = d.timeout();
-        handles[id] = t.insert(k, id as u32);
-        while let Some(h) = t.first() {
-            if t.key(h).is_none_or(|k| k > d.now) {
-                break;
-            }
-            let Some((_, id)) = t.remove(h) else { break };
-            let k = d.timeout();
-            handles[id as usize] = t.insert(k, id);
-        }
-    }
-    t.len()
-}
-
-/// `BTreeMap` keyed by (expiry, timer id).
-#[inline(never)]
-fn btreemap_steps(
-    d: &mut Driver,
-    m: &mut BTreeMap<(u32, u32), ()>,
-    expiry: &mut [u32],
-    n: u64,
-) -> usize {
-    for _ in 0..n {
-        d.now += 1;
-        let id = d.victim();
-        m.remove(&(expiry[id], id as u32));
-        let t = d.timeout();
-        m.insert((t, id as u32), ());
-        expiry[id] = t;
-        while let Some(entry) = m.first_entry() {
-            let (t, id) = *entry.key();
-            if t > d.now {
-                break;
-            }
-            entry.remove();
-            let t = d.timeout();
-            m.insert((t, id), ());
-            expiry[id as usize] = t;
-        }
-    }
-    m.len()
 }
 
 /// Contenders of the timer workloads.
@@ -198,60 +70,17 @@ const TIMER_CONTENDERS: [&str; 4] = [
     "btreemap",
 ];
 
-fn timers(mix: Mix, contender: &str, warm: u64, steps: u64) {
-    let mut d = Driver::new(mix);
+fn timers(t: Timeouts, contender: &str, warm: u64, steps: u64) {
+    fn run<W: TimerWorkload>(t: Timeouts, warm: u64, steps: u64) {
+        let mut w = W::new(t);
+        w.steps(warm);
+        timed(|| run_timers(|| w.steps(steps)), steps);
+    }
     match contender {
-        "ebtree" | "ebtree_reschedule" => {
-            let mut q = TimerQueue::with_capacity(TIMERS);
-            let mut handles: Vec<Handle> = (0..TIMERS as u32)
-                .map(|id| {
-                    let t = d.initial();
-                    q.schedule(t, id)
-                })
-                .collect();
-            if contender == "ebtree" {
-                queue_steps(&mut d, &mut q, &mut handles, warm);
-                timed(
-                    || run_timers(|| queue_steps(&mut d, &mut q, &mut handles, steps)),
-                    steps,
-                );
-            } else {
-                reschedule_steps(&mut d, &mut q, &handles, warm);
-                timed(
-                    || run_timers(|| reschedule_steps(&mut d, &mut q, &handles, steps)),
-                    steps,
-                );
-            }
-        }
-        "ebtree_plain_tree" => {
-            let mut t = EbTree::with_capacity(TIMERS);
-            let mut handles: Vec<Handle> = (0..TIMERS as u32)
-                .map(|id| {
-                    let k = d.initial();
-                    t.insert(k, id)
-                })
-                .collect();
-            plain_tree_steps(&mut d, &mut t, &mut handles, warm);
-            timed(
-                || run_timers(|| plain_tree_steps(&mut d, &mut t, &mut handles, steps)),
-                steps,
-            );
-        }
-        _ => {
-            let mut m = BTreeMap::new();
-            let mut expiry: Vec<u32> = (0..TIMERS as u32)
-                .map(|id| {
-                    let t = d.initial();
-                    m.insert((t, id), ());
-                    t
-                })
-                .collect();
-            btreemap_steps(&mut d, &mut m, &mut expiry, warm);
-            timed(
-                || run_timers(|| btreemap_steps(&mut d, &mut m, &mut expiry, steps)),
-                steps,
-            );
-        }
+        "ebtree" => run::<QueueCancel>(t, warm, steps),
+        "ebtree_reschedule" => run::<QueueReschedule>(t, warm, steps),
+        "ebtree_plain_tree" => run::<PlainTree>(t, warm, steps),
+        _ => run::<BTreeMapTimers>(t, warm, steps),
     }
 }
 
@@ -379,12 +208,12 @@ fn main() {
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(if small { 1000 } else { 20_000 });
                 let steps = if small { 10_000 } else { 100_000 };
-                let mix = match w.as_str() {
-                    "timers_configured" => Mix::Configured,
-                    "timers_uniform" => Mix::Uniform,
-                    _ => Mix::Short,
+                let timeouts = match w.as_str() {
+                    "timers_configured" => Timeouts::Configured,
+                    "timers_uniform" => Timeouts::Uniform,
+                    _ => Timeouts::Short,
                 };
-                timers(mix, &c, warm, steps);
+                timers(timeouts, &c, warm, steps);
             }
             "lookup_ge" => {
                 // EBTREE_PROFILE_KEYS sets the tree size (default 1M).

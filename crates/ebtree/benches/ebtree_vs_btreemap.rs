@@ -18,8 +18,10 @@
 //! whichever contender happened to run then.
 
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use ebtree::{EbTree, Handle, PrefixTree, TimerQueue};
+use criterion::{
+    BatchSize, BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main,
+};
+use ebtree::{EbTree, PrefixTree};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rustix::time::{ClockId, clock_gettime};
@@ -28,6 +30,11 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::hint::black_box;
 use std::net::Ipv4Addr;
 use std::time::Duration;
+
+mod timer_workload;
+use timer_workload::{
+    BTreeMapTimers, PlainTree, QueueCancel, QueueReschedule, Timeouts, TimerWorkload,
+};
 
 const SEED: u64 = 0x5EED_EB7E;
 
@@ -135,181 +142,27 @@ fn insert_random(c: &mut Crit) {
     g.finish();
 }
 
-const TIMERS: usize = 100_000;
 const STEPS: u64 = 1000;
 
-/// How new timers pick their timeout.
-#[derive(Clone, Copy)]
-enum Timeouts {
-    /// Uniform over 1..=100 s: keys spread over the whole window (the hard case).
-    Uniform,
-    /// A server's handful of configured timeouts (check inter 2 s, connect 5 s, client
-    /// and server 30 s, tunnel 50 s), as HAProxy arms them.
-    Configured,
-    /// Half short (1..=256 ticks: tasks woken soon), half configured.
-    Short,
-}
-
-/// The timer workload's random choices, identical for every contender.
-struct TimerDriver {
-    rng: SmallRng,
-    now: u32,
-    timeouts: Timeouts,
-}
-
-impl TimerDriver {
-    fn new(timeouts: Timeouts) -> Self {
-        TimerDriver {
-            rng: SmallRng::seed_from_u64(SEED),
-            now: 0,
-            timeouts,
-        }
-    }
-    fn initial(&mut self) -> u32 {
-        self.now + self.rng.random_range(1..=50_000)
-    }
-    fn timeout(&mut self) -> u32 {
-        let configured = [2_000, 5_000, 30_000, 50_000];
-        self.now
-            + match self.timeouts {
-                Timeouts::Uniform => self.rng.random_range(1..=100_000),
-                Timeouts::Configured => configured[self.rng.random_range(0..4)],
-                Timeouts::Short if self.rng.random() => self.rng.random_range(1..=256),
-                Timeouts::Short => configured[self.rng.random_range(0..4)],
-            }
-    }
-    fn victim(&mut self) -> usize {
-        self.rng.random_range(0..TIMERS)
-    }
-}
-
-/// (b): 100k live timers; each step advances the clock one tick, cancels an arbitrary
-/// timer and arms a new one for it, then pops every expired timer and re-arms it.
+/// (b): see `timer_workload`; each contender in the same run, 1000 steps an iteration.
 fn timers(c: &mut Crit) {
-    for (name, timeouts) in [
+    fn bench<W: TimerWorkload>(g: &mut BenchmarkGroup<'_, CpuTime>, name: &str, t: Timeouts) {
+        g.bench_function(name, |b| {
+            let mut w = W::new(t);
+            b.iter(|| black_box(w.steps(STEPS)))
+        });
+    }
+    for (name, t) in [
         ("timers_100k_configured_timeouts", Timeouts::Configured),
         ("timers_100k_uniform_timeouts", Timeouts::Uniform),
         ("timers_100k_short_timeouts", Timeouts::Short),
     ] {
         let mut g = c.benchmark_group(name);
         g.throughput(Throughput::Elements(STEPS));
-
-        // hakit's timer queue: cancel + schedule (a new handle each time).
-        g.bench_function("ebtree_timerqueue", |b| {
-            let mut d = TimerDriver::new(timeouts);
-            let mut q: TimerQueue<u32> = TimerQueue::with_capacity(TIMERS);
-            let mut handles: Vec<Handle> = (0..TIMERS as u32)
-                .map(|id| {
-                    let t = d.initial();
-                    q.schedule(t, id)
-                })
-                .collect();
-            b.iter(|| {
-                for _ in 0..STEPS {
-                    d.now += 1;
-                    let id = d.victim();
-                    q.cancel(handles[id]);
-                    let t = d.timeout();
-                    handles[id] = q.schedule(t, id as u32);
-                    while let Some((_, id)) = q.pop_expired(d.now) {
-                        let t = d.timeout();
-                        handles[id as usize] = q.schedule(t, id);
-                    }
-                }
-                black_box(q.len())
-            })
-        });
-
-        // The same, moving timers in place with `reschedule` (handles never change).
-        g.bench_function("ebtree_timerqueue_reschedule", |b| {
-            let mut d = TimerDriver::new(timeouts);
-            let mut q: TimerQueue<u32> = TimerQueue::with_capacity(TIMERS);
-            let handles: Vec<Handle> = (0..TIMERS as u32)
-                .map(|id| {
-                    let t = d.initial();
-                    q.schedule(t, id)
-                })
-                .collect();
-            b.iter(|| {
-                for _ in 0..STEPS {
-                    d.now += 1;
-                    let id = d.victim();
-                    let t = d.timeout();
-                    q.reschedule(handles[id], t);
-                    while let Some(h) = q.first_expired(d.now) {
-                        let t = d.timeout();
-                        q.reschedule(h, t);
-                    }
-                }
-                black_box(q.len())
-            })
-        });
-
-        // A bare tree used as a timer queue, one entry per timer (what TimerQueue was),
-        // without wrap-around handling: the per-entry reference.
-        g.bench_function("ebtree_plain_tree", |b| {
-            let mut d = TimerDriver::new(timeouts);
-            let mut t: EbTree<u32, u32> = EbTree::with_capacity(TIMERS);
-            let mut handles: Vec<Handle> = (0..TIMERS as u32)
-                .map(|id| {
-                    let k = d.initial();
-                    t.insert(k, id)
-                })
-                .collect();
-            b.iter(|| {
-                for _ in 0..STEPS {
-                    d.now += 1;
-                    let id = d.victim();
-                    t.remove(handles[id]);
-                    let k = d.timeout();
-                    handles[id] = t.insert(k, id as u32);
-                    while let Some(h) = t.first() {
-                        if t.key(h).is_none_or(|k| k > d.now) {
-                            break;
-                        }
-                        let Some((_, id)) = t.remove(h) else { break };
-                        let k = d.timeout();
-                        handles[id as usize] = t.insert(k, id);
-                    }
-                }
-                black_box(t.len())
-            })
-        });
-
-        // BTreeMap keyed by (expiry, timer id): the id makes keys unique, and the
-        // caller keeps each timer's current expiry to find it again.
-        g.bench_function("btreemap", |b| {
-            let mut d = TimerDriver::new(timeouts);
-            let mut m: BTreeMap<(u32, u32), ()> = BTreeMap::new();
-            let mut expiry: Vec<u32> = (0..TIMERS as u32)
-                .map(|id| {
-                    let t = d.initial();
-                    m.insert((t, id), ());
-                    t
-                })
-                .collect();
-            b.iter(|| {
-                for _ in 0..STEPS {
-                    d.now += 1;
-                    let id = d.victim();
-                    m.remove(&(expiry[id], id as u32));
-                    let t = d.timeout();
-                    m.insert((t, id as u32), ());
-                    expiry[id] = t;
-                    while let Some(entry) = m.first_entry() {
-                        let (t, id) = *entry.key();
-                        if t > d.now {
-                            break;
-                        }
-                        entry.remove();
-                        let t = d.timeout();
-                        m.insert((t, id), ());
-                        expiry[id as usize] = t;
-                    }
-                }
-                black_box(m.len())
-            })
-        });
+        bench::<QueueCancel>(&mut g, "ebtree_timerqueue", t);
+        bench::<QueueReschedule>(&mut g, "ebtree_timerqueue_reschedule", t);
+        bench::<PlainTree>(&mut g, "ebtree_plain_tree", t);
+        bench::<BTreeMapTimers>(&mut g, "btreemap", t);
         g.finish();
     }
 }
